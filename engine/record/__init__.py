@@ -1,0 +1,11 @@
+"""The run store: schema (names, dims, units), Zarr I/O, writer and reader."""
+
+from engine.record.errors import StoreError, StoreLockedError
+from engine.record.reader import RunSummary, open_run, summarize
+from engine.record.zarrio import RunWriter, pack
+from engine.record.zipsafe import DEFAULT_LIMITS, Limits
+
+__all__ = [
+    "DEFAULT_LIMITS", "Limits", "RunSummary", "RunWriter", "StoreError", "StoreLockedError",
+    "open_run", "pack", "summarize",
+]
