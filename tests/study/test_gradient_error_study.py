@@ -1,0 +1,124 @@
+"""The gradient-error study end to end: CLI -> store -> independent recomputation."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine import open_run
+from engine.studies import lqr
+
+SMALL = ["--seeds", "3", "--horizons", "6", "--data-size", "120", "--model", "linear", "--critic", "quadratic"]
+
+
+def _study(out: Path, *extra: str, **kw) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "engine", "study", "gradient-error", "--out", str(out), *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, **kw)
+
+
+def _recompute_from_store(g) -> None:
+    """Every derived number in the group, recomputed from the stored inputs."""
+    A, B, Q, R, K, S0 = (g[k].values for k in ("A", "B", "Q", "R", "K", "Sigma0"))
+    gamma = float(g["gamma"])
+    exact = lqr.analytic_gradient(A, B, Q, R, K, S0, gamma).reshape(-1)
+    np.testing.assert_allclose(g["true_grad"].values, np.broadcast_to(exact, g["true_grad"].shape), rtol=1e-12)
+    l1 = np.abs(g["est_grad"] - g["true_grad"]).sum("param")
+    np.testing.assert_allclose(g["l1_error"].values, l1.transpose(*g["l1_error"].dims).values, rtol=1e-12)
+    c1, c2, _ = lqr.lemma_bound_coefficients(A, B, Q, R, K, gamma, int(g.horizon.max()))
+    np.testing.assert_allclose(g["bound_c1"].values, c1)
+    np.testing.assert_allclose(g["bound_c2"].values, c2)
+
+
+def test_cli_writes_a_valid_store_that_recomputes(tmp_path):
+    out = tmp_path / "ge.zarr"
+    res = _study(out, *SMALL)
+    assert res.returncode == 0, res.stderr
+    val = subprocess.run([sys.executable, "-m", "engine", "validate", str(out)], capture_output=True, text=True)
+    assert val.returncode == 0 and "gradient_error" in val.stdout and "complete" in val.stdout
+    tree = open_run(out)
+    g = tree["gradient_error"].to_dataset()
+    assert g.sizes["seed"] == 3 and g.sizes["horizon"] == 7 and list(g.dynamics.values) == ["true", "learned"]
+    for var in g.data_vars.values():
+        assert var.attrs["units"] and var.attrs["long_name"]
+    _recompute_from_store(g)
+    cfg = json.loads(tree.attrs["config"])
+    assert cfg["seeds"] == 3 and cfg["horizon_max"] == 6 and cfg["model"] == "linear"
+    # with true dynamics only the critic is wrong: its share shrinks like gamma^H
+    true_err = g["l1_error"].sel(dynamics="true").mean("seed").values
+    assert true_err[-1] < true_err[0]
+
+
+def test_killed_study_resumes_to_the_same_numbers(tmp_path):
+    args = ["--seeds", "4", "--horizons", "5", "--data-size", "120", "--model", "linear", "--critic", "mlp"]
+    ref = tmp_path / "ref.zarr"
+    assert _study(ref, *args).returncode == 0
+    out = tmp_path / "killed.zarr"
+    cmd = [sys.executable, "-m", "engine", "study", "gradient-error", "--out", str(out), *args]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    committed = 0
+    while time.time() < deadline and proc.poll() is None:  # kill after the first seed is committed
+        zarr_json = out / "zarr.json"
+        if zarr_json.exists():
+            try:
+                committed = json.loads(zarr_json.read_text())["attributes"]["committed"].get("gradient_error", 0)
+            except (json.JSONDecodeError, KeyError):
+                committed = 0
+            if committed >= 1:
+                break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    partial = open_run(out)
+    assert partial.attrs["status"] == "running"
+    n = partial["gradient_error"].sizes["seed"]
+    assert 1 <= n < 4
+    res = _study(out, *args, "--resume")
+    assert res.returncode == 0, res.stderr
+    a, b = open_run(out)["gradient_error"], open_run(ref)["gradient_error"]
+    assert list(a.seed.values) == [0, 1, 2, 3]
+    np.testing.assert_array_equal(a["est_grad"].values, b["est_grad"].values)
+    assert _study(out, *args[:-1], "quadratic", "--resume").returncode == 1  # other config: refused
+
+
+def test_existing_store_is_not_overwritten_by_accident(tmp_path):
+    out = tmp_path / "x.zarr"
+    assert _study(out, *SMALL).returncode == 0
+    res = _study(out, *SMALL)
+    assert res.returncode == 1 and "already exists" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_bad_arguments_get_a_message(tmp_path):
+    res = _study(tmp_path / "y.zarr", "--gain", "1", "1")
+    assert res.returncode == 1 and "diverges" in res.stderr and "Traceback" not in res.stderr
+    res = _study(tmp_path / "y.zarr", "--gamma", "1.5")
+    assert res.returncode == 2 and "gamma" in res.stderr
+
+
+BUNDLED = Path(__file__).resolve().parents[2] / "datasets" / "gradient_error.zarr.zip"
+
+
+@pytest.mark.skipif(not BUNDLED.exists(), reason="bundled store not built")
+def test_bundled_store_shows_the_maac_figure_3_shape():
+    g = open_run(BUNDLED)["gradient_error"].to_dataset()
+    _recompute_from_store(g)
+    assert g.sizes["seed"] >= 10 and int(g.horizon.max()) >= 30
+    mean = g["l1_error"].mean("seed")
+    true, learned = mean.sel(dynamics="true").values, mean.sel(dynamics="learned").values
+    # true dynamics: only the critic's error remains, discounted by gamma^H -> falls with H
+    assert true[-1] < 0.1 * true[0]
+    assert np.corrcoef(np.arange(len(true)), true)[0, 1] < -0.8
+    # learned dynamics: falls at first, then the model's compounding error takes over
+    h_best = int(learned.argmin())
+    assert 0 < h_best < len(learned) - 1
+    assert learned[h_best] < 0.85 * learned[0] and learned[h_best] < 0.85 * learned[-1]
+    # the model error is what separates the curves beyond the minimum
+    assert learned[-1] > 2 * true[-1]
