@@ -1,0 +1,61 @@
+"""The one interface every dynamics model offers: learned (MLP, ensemble, GRU) and oracle.
+
+A model moves a `ModelState` forward. For learned models the state is the observation; the
+oracle also carries the simulator state (qpos, qvel) because observations of Hopper/Walker2d
+clip velocities and cannot be turned back into simulator states.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class ModelState:
+    """Where a (batch of) imagined trajectories is."""
+
+    obs: Tensor
+    """(batch, obs_dim) observation"""
+    sim: np.ndarray | None = None
+    """(batch, nq + nv) simulator state (qpos then qvel); only oracle dynamics use it"""
+
+
+@dataclass(frozen=True)
+class Transitions:
+    """Training data for a model: consecutive real transitions with episode ids."""
+
+    obs: np.ndarray
+    """(n, obs_dim)"""
+    action: np.ndarray
+    """(n, act_dim)"""
+    reward: np.ndarray
+    """(n,)"""
+    next_obs: np.ndarray
+    """(n, obs_dim)"""
+    terminated: np.ndarray
+    """(n,) bool"""
+    episode: np.ndarray
+    """(n,) int episode index; consecutive rows of one episode are consecutive steps"""
+
+
+class Dynamics(Protocol):
+    """Predicts next observations (and rewards, terminations where it has learned them)."""
+
+    differentiable: bool
+    """Whether `step` is differentiable in obs and action (False for the oracle)."""
+
+    def fit(self, data: Transitions) -> dict[str, float]:
+        """Fit to `data` (the oracle does nothing); returns metrics such as train/holdout loss."""
+        ...
+
+    def step(self, state: ModelState, action: Tensor) -> ModelState:
+        """One step from `state` with `action` (batch, act_dim)."""
+        ...
+
+    def rollout(self, state: ModelState, actions: Tensor) -> Tensor:
+        """Open-loop predictions for actions (batch, H, act_dim) -> observations (batch, H, obs_dim)."""
+        ...
