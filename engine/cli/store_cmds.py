@@ -38,6 +38,9 @@ def validate(args: argparse.Namespace) -> int:
     except StoreError as exc:
         print(f"invalid store: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # unreadable path, permissions, I/O error
+        print(f"invalid store: {args.path!r} could not be read ({exc}).", file=sys.stderr)
+        return 1
     s = summarize(tree)
     print(f"store:      {args.path}")
     print(f"kind:       {s.kind}")
@@ -62,7 +65,7 @@ def pack_cmd(args: argparse.Namespace) -> int:
     try:
         open_run(src)
         pack(src, out)
-    except StoreError as exc:
+    except (StoreError, OSError) as exc:
         print(f"cannot pack: {exc}", file=sys.stderr)
         return 1
     print(f"wrote {out} ({out.stat().st_size / 2**20:.2f} MiB)")

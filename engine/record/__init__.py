@@ -2,7 +2,8 @@
 
 from engine.record.errors import StoreError, StoreLockedError
 from engine.record.reader import RunSummary, open_run, summarize
-from engine.record.zarrio import RunWriter, pack
+from engine.record.files import pack
+from engine.record.writer import RunWriter
 from engine.record.zipsafe import DEFAULT_LIMITS, Limits
 
 __all__ = [

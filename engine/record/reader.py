@@ -1,8 +1,9 @@
 """`open_run`: validate a run store against the schema and return its committed prefix.
 
-Everything is checked on metadata first (root attributes, groups, dims, dtypes, declared
-shapes); only then are coordinates and, for variables where NaN is forbidden, values read.
-Data variables stay lazy: a page that plots one slice reads only the chunks it needs.
+Everything is checked on metadata first (root attributes, then every group's dims, dtypes
+and declared shapes); only then are coordinates and, for variables where NaN is forbidden,
+values read. Data variables stay lazy: a page that plots one slice reads only the chunks it
+needs, and never anything past the committed prefix.
 """
 
 from __future__ import annotations
@@ -19,19 +20,23 @@ from xarray.core import indexing
 from engine.record import zarrio
 from engine.record.errors import StoreError
 from engine.record.schema import GROUPS, KINDS, REQUIRED_GROUPS, SCHEMA, SCHEMA_VERSION, STATUSES, all_vars
-from engine.record.zarrio import ArrayInfo
+from engine.record.validate import GroupPlan, plan_group
 from engine.record.zipsafe import DEFAULT_LIMITS, Limits
 
 Source = str | os.PathLike[str] | bytes | IO[bytes]
 
+_BLOCK_BYTES = 64 * 2**20
+"""Most bytes the finiteness check holds at once."""
+
 
 class _PrefixArray(BackendArray):
-    """Lazy view of the first `shape[0]` rows of a zarr array (the committed prefix)."""
+    """Lazy view of the committed prefix of a zarr array (`shape` <= the stored shape)."""
 
-    def __init__(self, array: Any, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    def __init__(self, array: Any, shape: tuple[int, ...], dtype: np.dtype, where: str) -> None:
         self.array = array
         self.shape = shape
         self.dtype = dtype
+        self.where = where
 
     def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
         return indexing.explicit_indexing_adapter(
@@ -39,7 +44,53 @@ class _PrefixArray(BackendArray):
         )
 
     def _getitem(self, key: tuple[Any, ...]) -> np.ndarray:
-        return zarrio.plain_strings(np.asarray(self.array[key]))
+        raw, post = prefix_key(key, self.shape)
+        try:
+            data = np.asarray(self.array[raw])
+        except Exception as exc:  # corrupt chunk, bad codec, unreadable zip member...
+            raise StoreError(f"{self.where}: its data could not be read ({exc}).") from None
+        for axis, p in enumerate(post):
+            if isinstance(p, slice):
+                if p != slice(None):
+                    data = data[(slice(None),) * axis + (p,)]
+            else:
+                data = np.take(data, p, axis=axis)
+        return zarrio.plain_strings(data)
+
+
+def prefix_key(key: tuple[Any, ...], shape: tuple[int, ...]) -> tuple[tuple[Any, ...], list[Any]]:
+    """Turn a basic key relative to `shape` into one for the stored array that never reaches
+    past `shape` (open or negative bounds would reach the uncommitted tail), plus what to
+    apply to the result (flips for negative steps, picks for integer arrays)."""
+    key = tuple(key) + (slice(None),) * (len(shape) - len(tuple(key)))
+    raw: list[Any] = []
+    post: list[Any] = []
+    for k, size in zip(key, shape, strict=True):
+        if isinstance(k, (int, np.integer)):
+            i = int(k) + (size if k < 0 else 0)
+            if not 0 <= i < size:
+                raise IndexError(f"index {int(k)} is out of bounds for a dim of length {size}")
+            raw.append(i)  # the dim is dropped: nothing to apply afterwards
+        elif isinstance(k, slice):
+            idx = range(*k.indices(size))
+            if len(idx) == 0:
+                raw.append(slice(0, 0))
+                post.append(slice(None))
+            elif idx.step > 0:
+                raw.append(slice(idx[0], idx[-1] + 1, idx.step))
+                post.append(slice(None))
+            else:
+                raw.append(slice(idx[-1], idx[0] + 1, -idx.step))
+                post.append(slice(None, None, -1))
+        else:
+            arr = np.asarray(k, dtype=np.int64)
+            arr = np.where(arr < 0, arr + size, arr)
+            if arr.size and (arr.min() < 0 or arr.max() >= size):
+                raise IndexError(f"index out of bounds for a dim of length {size}")
+            lo, hi = (int(arr.min()), int(arr.max()) + 1) if arr.size else (0, 0)
+            raw.append(slice(lo, hi))
+            post.append(arr - lo)
+    return tuple(raw), post
 
 
 @dataclass(frozen=True)
@@ -74,26 +125,31 @@ def open_run(source: Source, *, limits: Limits = DEFAULT_LIMITS, check_values: b
     if attrs["status"] == "complete":
         absent = [g for g in REQUIRED_GROUPS[attrs["kind"]] if g not in committed]
         if absent:
-            raise StoreError(
-                f"This complete {attrs['kind']} store lacks required group(s) {absent}."
-            )
+            raise StoreError(f"This complete {attrs['kind']} store lacks required group(s) {absent}.")
+    # Every group's metadata is checked before any chunk of any group is read.
+    plans = {g: plan_group(g, root[g], int(n), limits) for g, n in committed.items()}
     nodes: dict[str, xr.Dataset] = {"/": xr.Dataset(attrs=attrs)}
-    for gname, n in committed.items():
-        group = root[gname]
-        nodes[f"/{gname}"] = _read_group(gname, group, int(n), limits, check_values)
+    for gname, plan in plans.items():
+        nodes[f"/{gname}"] = _read_group(plan, check_values)
     return xr.DataTree.from_dict(nodes)
 
 
 def _check_root(attrs: dict[str, Any]) -> dict[str, Any]:
-    if attrs.get("schema") != SCHEMA:
+    if "schema" not in attrs:
+        raise StoreError(
+            "This Zarr store is not an mbrl-workbench run store: its root has no 'schema' "
+            f"attribute (expected {SCHEMA!r})."
+        )
+    if attrs["schema"] != SCHEMA:
         raise StoreError(
             "This Zarr store is not an mbrl-workbench run store "
-            f"(its 'schema' attribute is {attrs.get('schema')!r}, expected {SCHEMA!r})."
+            f"(its 'schema' attribute is {attrs['schema']!r}, expected {SCHEMA!r})."
         )
     version = attrs.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if type(version) is not int or version != SCHEMA_VERSION:
+        what = "no schema version" if version is None else f"schema version {version!r}"
         raise StoreError(
-            f"The store declares schema version {version!r}; this engine reads version "
+            f"The store declares {what}; this engine reads version "
             f"{SCHEMA_VERSION}. Open it with the engine version that wrote it "
             f"({attrs.get('engine_version', 'unknown')})."
         )
@@ -109,103 +165,56 @@ def _check_root(attrs: dict[str, Any]) -> dict[str, Any]:
         isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in committed.values()
     ):
         raise StoreError("The store's commit record ('committed') is malformed.")
+    if type(attrs["commit"]) is not int or attrs["commit"] < 0:
+        raise StoreError("The store's commit counter ('commit') is not a non-negative integer.")
     return attrs
 
 
-def _read_group(gname: str, group: Any, n: int, limits: Limits, check_values: bool) -> xr.Dataset:
-    spec = GROUPS.get(gname)
-    arrays = zarrio.list_arrays(group)
-    append_dim = spec.append_dim if spec else group.attrs.get("append_dim")
-    if append_dim is None:
-        raise StoreError(f"Group {gname!r} is not in the schema and does not declare its append dim.")
-    if spec is not None:
-        absent = [v for v in all_vars(spec) if v not in arrays]
-        if absent:
-            raise StoreError(f"Group {gname!r} is missing variable(s) {absent}.")
-    sizes: dict[str, tuple[int, str]] = {append_dim: (n, "the commit record")}
-    for name, info in arrays.items():
-        _check_array(gname, name, info, spec, append_dim, n, sizes, limits)
+def _read_group(plan: GroupPlan, check_values: bool) -> xr.Dataset:
+    spec = GROUPS.get(plan.name)
+    schema_vars = all_vars(spec) if spec else {}
     variables: dict[str, xr.Variable] = {}
-    for name, info in arrays.items():
-        shape = (n, *info.shape[1:]) if info.dims[:1] == (append_dim,) else info.shape
-        attrs = dict(info.attrs)
-        handle = zarrio.array_handle(group, name)
-        if name in sizes and info.dims == (name,):  # coordinates are small: load them now
-            data: Any = zarrio.read_array(group, name, slice(0, shape[0]))
+    for name, (info, shape) in plan.arrays.items():
+        where = f"{plan.name}/{name}"
+        handle = zarrio.array_handle(plan.group, name)
+        lazy = _PrefixArray(handle, shape, info.dtype, where)
+        if name in plan.sizes and info.dims == (name,):  # coordinates are small: load them now
+            data: Any = lazy._getitem((slice(None),))
         else:
-            data = indexing.LazilyIndexedArray(_PrefixArray(handle, shape, info.dtype))
-        forbid_nan = spec is not None and name in all_vars(spec) and not all_vars(spec)[name].allow_nan
-        if check_values and forbid_nan and info.dtype.kind == "f":
-            _check_finite(f"{gname}/{name}", handle, shape)
-        variables[name] = xr.Variable(info.dims, data, attrs=attrs)
-    coords = {k: v for k, v in variables.items() if k in sizes and v.dims == (k,)}
+            data = indexing.LazilyIndexedArray(lazy)
+        forbid_nan = name in schema_vars and not schema_vars[name].allow_nan
+        if check_values and forbid_nan and info.dtype.kind in "fc":
+            _check_finite(where, lazy, shape)
+        variables[name] = xr.Variable(info.dims, data, attrs=dict(info.attrs))
+    coords = {k: v for k, v in variables.items() if k in plan.sizes and v.dims == (k,)}
     data_vars = {k: v for k, v in variables.items() if k not in coords}
-    missing_coords = [d for d in sizes if d not in coords]
+    missing_coords = [d for d in plan.sizes if d not in coords]
     if missing_coords:
-        raise StoreError(f"Group {gname!r} has dims without a coordinate: {missing_coords}.")
+        raise StoreError(f"Group {plan.name!r} has dims without a coordinate: {missing_coords}.")
     try:
-        return xr.Dataset(data_vars, coords=coords, attrs=dict(group.attrs))
+        return xr.Dataset(data_vars, coords=coords, attrs=dict(plan.group.attrs))
     except ValueError as exc:
-        raise StoreError(f"Group {gname!r} is inconsistent: {exc}") from None
+        raise StoreError(f"Group {plan.name!r} is inconsistent: {exc}") from None
 
 
-def _check_finite(where: str, handle: Any, shape: tuple[int, ...], rows: int = 65536) -> None:
-    """Reject NaN/inf, reading the committed prefix in blocks so memory stays bounded."""
-    if not shape or 0 in shape:
-        if shape == ():
-            if not np.isfinite(np.asarray(handle[()])).all():
-                raise StoreError(f"{where} is NaN or infinite, where the schema requires a finite number.")
+def _check_finite(where: str, lazy: _PrefixArray, shape: tuple[int, ...]) -> None:
+    """Reject NaN/inf in the committed prefix, reading it in blocks so memory stays bounded."""
+    if shape == ():
+        if not np.isfinite(lazy._getitem(())).all():
+            raise StoreError(f"{where} is NaN or infinite, where the schema requires a finite number.")
         return
+    if 0 in shape:
+        return
+    row_bytes = max(int(np.prod(shape[1:], dtype=np.int64)) * lazy.dtype.itemsize, 1)
+    rows = max(1, _BLOCK_BYTES // row_bytes)
     for lo in range(0, shape[0], rows):
-        block = np.asarray(handle[lo : min(lo + rows, shape[0])])
+        block = lazy._getitem((slice(lo, min(lo + rows, shape[0])),))
         bad = int((~np.isfinite(block)).sum())
         if bad:
             raise StoreError(
-                f"{where} holds {bad} NaN or infinite value(s) (from row {lo}), "
-                "where the schema requires finite numbers."
+                f"{where} holds {bad} NaN or infinite value(s) (from index {lo} along "
+                "its first dim), where the schema requires finite numbers."
             )
-
-
-def _check_array(
-    gname: str, name: str, info: ArrayInfo, spec: Any, append_dim: str, n: int,
-    sizes: dict[str, tuple[int, str]], limits: Limits,
-) -> None:
-    where = f"{gname}/{name}"
-    if info.dims is None or any(d is None for d in info.dims) or len(info.dims) != len(info.shape):
-        raise StoreError(f"{where} has no dimension names; every array must name its dims.")
-    nbytes = int(np.prod(info.shape, dtype=np.float64)) * max(info.dtype.itemsize, 1)
-    if nbytes > limits.max_array_bytes:
-        raise StoreError(
-            f"{where} declares shape {info.shape} ({nbytes / 2**30:.3g} GiB), beyond the "
-            f"{limits.max_array_bytes / 2**30:.0f} GiB limit per array."
-        )
-    for key in ("units", "long_name"):
-        if key not in info.attrs:
-            raise StoreError(f"{where} lacks the {key!r} attribute.")
-    if spec is not None and name in all_vars(spec):
-        expected = all_vars(spec)[name]
-        if info.dims != expected.dims:
-            raise StoreError(f"{where} has dims {info.dims}; the schema says {expected.dims}.")
-        want_kind = "U" if expected.dtype == "str" else np.dtype(expected.dtype).kind
-        if info.dtype.kind != want_kind and not (want_kind == "U" and info.dtype.kind in "UOT"):
-            raise StoreError(f"{where} has dtype {info.dtype}; the schema says {expected.dtype}.")
-    for i, dim in enumerate(info.dims):
-        length = info.shape[i]
-        if dim == append_dim and i == 0:
-            if length < n:
-                raise StoreError(
-                    f"{where} holds {length} record(s) along {dim!r} but {n} were committed: "
-                    "the store is truncated or its arrays have ragged lengths."
-                )
-            continue
-        if dim == append_dim:
-            raise StoreError(f"{where} has the append dim {dim!r} in a position other than first.")
-        if dim in sizes and sizes[dim][0] != length:
-            raise StoreError(
-                f"Ragged lengths in group {gname!r}: dim {dim!r} is {length} long in {name!r} "
-                f"but {sizes[dim][0]} in {sizes[dim][1]!r}."
-            )
-        sizes.setdefault(dim, (length, name))
 
 
 def summarize(tree: xr.DataTree) -> RunSummary:
