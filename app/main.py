@@ -1,0 +1,19 @@
+"""Entry point: `streamlit run app/main.py` (from the repository root).
+
+Page scripts live in `views/`, not `pages/`: Streamlit auto-discovers a `pages/` folder next to
+the entry point, and a deep link to a fresh server would then run that page without this file
+(no navigation, no page config).
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+st.set_page_config(page_title="mbrl-workbench", page_icon=":material/insights:", layout="wide")
+
+PAGES = [
+    st.Page("views/home.py", title="Runs library", icon=":material/folder_open:", default=True),
+    st.Page("views/gradient_error.py", title="Gradient error", icon=":material/show_chart:"),
+]
+
+st.navigation(PAGES).run()

@@ -1,0 +1,69 @@
+"""Study 4: MAAC policy-gradient error vs model horizon on the double integrator."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app import state
+from app.figures import gradient_error as figures
+from app.studies import gradient_error as study
+from app.studies.spread import BANDS
+from app.widgets.export import export_controls
+from app.widgets.metrics import metric_help, metric_text
+
+st.title("Gradient error vs model horizon")
+st.caption(
+    "MAAC (Clavera et al. 2020) Fig. 3 and Lemma 4.1: L1 error of the H-step pathwise policy "
+    "gradient against the analytic gradient of the double integrator (LQR), rolling out "
+    "through the true dynamics or a learned model."
+)
+
+runs = {r.key: r for r in state.all_runs() if r.kind == study.KIND}
+if not runs:
+    st.info("No gradient_error run found. Add one on the **Runs library** page "
+            "(bundled, a folder, or an upload).")
+    st.stop()
+key = st.selectbox("Run", list(runs), format_func=lambda k: runs[k].label, key="ge_run")
+run = runs[key]
+tree = run.opened.tree
+if tree is None or study.n_seeds(tree) == 0:
+    st.info(f"**{run.name}** has no committed seed yet (status: "
+            f"{tree.attrs.get('status') if tree is not None else 'unknown'}). Come back later.")
+    st.stop()
+
+c_band, c_log, c_bound = st.columns([2, 1, 1], vertical_alignment="bottom")
+band = c_band.selectbox("Spread over seeds", list(BANDS), format_func=BANDS.get, key="ge_band")
+log_y = c_log.toggle("Log y axis", value=True, key="ge_log")
+show_bound = c_bound.toggle("Lemma 4.1 bound shape", value=True, key="ge_bound")
+
+st.subheader("L1 gradient error vs H")
+eps_f, eps_q = study.seed_mean(tree, "eps_f"), study.seed_mean(tree, "eps_q")
+m1, m2, m3 = st.columns(3)
+m1.metric("eps_f: model Jacobian error (mean over seeds)", metric_text(eps_f),
+          help=metric_help(eps_f))
+m2.metric("eps_Q: critic gradient error (mean over seeds)", metric_text(eps_q),
+          help=metric_help(eps_q))
+m3.metric("Seeds", eps_f.attrs["n_seeds"])
+
+curve = study.l1_vs_horizon(tree, band)
+bound = study.bound_shape(tree, curve.sel(stat="mean")) if show_bound else None
+fig = figures.l1_error_figure(curve, bound, log_y=log_y)
+st.plotly_chart(fig, key="ge_l1_chart")
+if show_bound:
+    st.caption(
+        "Dashed: the Lemma 4.1 bound c1(H)·eps_f + c2(H)·eps_Q (eps_f = 0 for the true dynamics), "
+        "scaled per dynamics to equal the measured mean at H = 0. Its constants are unknown, so "
+        "only its shape in H is meaningful, not its level. The y axis fits the measured curves; "
+        "double-click the plot to see all of a bound that grows beyond them."
+    )
+export_controls(fig, study.l1_plot_data(curve, bound).assign_attrs(study.run_attrs(tree)),
+                f"{run.stem}_l1_error", key="ge_l1")
+
+st.subheader("Gradient estimate per policy parameter vs H")
+grads = study.est_grad_vs_horizon(tree, band)
+true_grad = study.true_gradient(tree)
+fig2 = figures.gradients_figure(grads, true_grad)
+st.plotly_chart(fig2, key="ge_grad_chart")
+st.caption("Dotted: the analytic gradient dJ/dK (mean over seeds).")
+export_controls(fig2, study.gradients_plot_data(grads, true_grad).assign_attrs(study.run_attrs(tree)),
+                f"{run.stem}_gradients", key="ge_grad")

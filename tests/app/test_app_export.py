@@ -1,0 +1,128 @@
+"""Exports: images through kaleido/Chromium, standalone HTML, CSV and NetCDF of the plotted data."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import xarray as xr
+
+from app import export
+from app.figures.gradient_error import gradients_figure, l1_error_figure
+from app.studies import gradient_error as study
+from engine.record import open_run
+
+requires_chromium = pytest.mark.skipif(
+    export.find_chromium() is None,
+    reason="image export needs Chromium (apt-get install chromium, or set BROWSER_PATH)",
+)
+
+
+@pytest.fixture(scope="module")
+def panel(bundled_store: Path) -> tuple:  # (figure, plotted data) of panel 1
+    tree = open_run(bundled_store)
+    curve = study.l1_vs_horizon(tree, "std")
+    bound = study.bound_shape(tree, curve.sel(stat="mean"))
+    data = study.l1_plot_data(curve, bound).assign_attrs(study.run_attrs(tree))
+    return l1_error_figure(curve, bound, log_y=True), data
+
+
+@pytest.fixture(scope="module")
+def grad_panel(bundled_store: Path) -> tuple:
+    tree = open_run(bundled_store)
+    curve, true_grad = study.est_grad_vs_horizon(tree, "p10_90"), study.true_gradient(tree)
+    return gradients_figure(curve, true_grad), study.gradients_plot_data(curve, true_grad)
+
+
+MAGIC = {"png": (b"\x89PNG\r\n\x1a\n",), "pdf": (b"%PDF",), "svg": (b"<svg", b"<?xml")}
+
+
+@requires_chromium
+@pytest.mark.parametrize("fmt", ["png", "svg", "pdf"])
+def test_image_exports(panel: tuple, fmt: str) -> None:
+    data = export.figure_image(panel[0], fmt)
+    assert len(data) > 1000
+    assert data.lstrip().startswith(MAGIC[fmt])
+
+
+@requires_chromium
+def test_image_export_of_subplots(grad_panel: tuple) -> None:
+    assert export.export_bytes("png", grad_panel[0], grad_panel[1]).startswith(MAGIC["png"][0])
+
+
+def test_image_export_without_chromium_says_why(panel: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(export, "find_chromium", lambda: None)
+    with pytest.raises(export.ExportError, match="needs Chromium"):
+        export.figure_image(panel[0], "png")
+
+
+def test_image_export_failure_is_readable(panel: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_a: object, **_k: object) -> bytes:
+        raise RuntimeError("browser exploded")
+
+    monkeypatch.setattr(export, "find_chromium", lambda: "/usr/bin/chromium")
+    monkeypatch.setattr(export.pio, "to_image", broken)
+    with pytest.raises(export.ExportError, match="browser exploded"):
+        export.figure_image(panel[0], "svg")
+
+
+def test_html_is_standalone(panel: tuple) -> None:
+    html = export.figure_html(panel[0]).decode()
+    assert html.lstrip().lower().startswith(("<html", "<!doctype html"))
+    assert not re.search(r"<script[^>]*\bsrc=", html)  # plotly.js is inlined: works offline
+    assert len(html) > 1_000_000
+    assert "learned dynamics" in html
+
+
+def test_csv_has_one_column_per_dim_and_line(panel: tuple) -> None:
+    df = pd.read_csv(io.BytesIO(export.data_csv(panel[1])))
+    assert list(df.columns) == [
+        "dynamics", "horizon", "l1_error_mean", "l1_error_lo", "l1_error_hi", "bound_shape",
+    ]
+    data = panel[1]
+    assert len(df) == data.sizes["dynamics"] * data.sizes["horizon"]
+    row = df[(df["dynamics"] == "learned") & (df["horizon"] == 2)].iloc[0]
+    assert row["l1_error_mean"] == pytest.approx(float(data["l1_error_mean"].sel(dynamics="learned", horizon=2)))
+
+
+def test_csv_of_gradients(grad_panel: tuple) -> None:
+    df = pd.read_csv(io.BytesIO(export.data_csv(grad_panel[1])))
+    assert list(df.columns) == [
+        "dynamics", "horizon", "param", "est_grad_mean", "est_grad_lo", "est_grad_hi", "true_grad",
+    ]
+    assert set(df["param"]) == set(grad_panel[1]["param"].values)
+
+
+@pytest.mark.parametrize("which", ["panel", "grad_panel"])
+def test_netcdf_round_trip(which: str, request: pytest.FixtureRequest) -> None:
+    data: xr.Dataset = request.getfixturevalue(which)[1]
+    blob = export.export_bytes("nc", None, data)  # type: ignore[arg-type]
+    assert blob.startswith(b"\x89HDF")  # NetCDF4 is HDF5
+    back = xr.open_dataset(io.BytesIO(blob), engine="h5netcdf").load()
+    xr.testing.assert_equal(back.drop_attrs(deep=False), data.drop_attrs(deep=False))
+    for name in data.data_vars:
+        assert back[name].attrs["long_name"] == data[name].attrs["long_name"]
+    assert [str(v) for v in back["dynamics"].values] == [str(v) for v in data["dynamics"].values]
+
+
+def test_netcdf_serialises_awkward_attrs_and_types() -> None:
+    ds = xr.Dataset(
+        {"flag": ("x", [True, False]), "label": ("x", ["a", "bc"])},
+        coords={"x": ["p", "q"]},
+        attrs={"config": {"a": [1, 2]}, "ok": True, "none": None, "names": ["u", "v"]},
+    )
+    ds["label"] = ds["label"].astype(object)
+    back = xr.open_dataset(io.BytesIO(export.data_netcdf(ds)), engine="h5netcdf").load()
+    assert back.attrs["config"] == '{"a": [1, 2]}'
+    assert back.attrs["ok"] == 1
+    assert "none" not in back.attrs
+    assert list(back["label"].values) == ["a", "bc"]
+    assert list(back["flag"].values) == [1, 0]
+
+
+def test_unknown_format(panel: tuple) -> None:
+    with pytest.raises(ValueError, match="unknown export format"):
+        export.export_bytes("gif", *panel)
