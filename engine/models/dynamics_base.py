@@ -1,8 +1,9 @@
 """The one interface every dynamics model offers: learned (MLP, ensemble, GRU) and oracle.
 
-A model moves a `ModelState` forward. For learned models the state is the observation; the
-oracle also carries the simulator state (qpos, qvel) because observations of Hopper/Walker2d
-clip velocities and cannot be turned back into simulator states.
+A model moves a `ModelState` forward. For learned models the state is the observation (plus,
+for recurrent models, their hidden state); the oracle also carries the simulator state
+(qpos, qvel, ...) because observations of Hopper/Walker2d clip velocities and cannot be turned
+back into simulator states.
 """
 
 from __future__ import annotations
@@ -21,7 +22,12 @@ class ModelState:
     obs: Tensor
     """(batch, obs_dim) observation"""
     sim: np.ndarray | None = None
-    """(batch, nq + nv) simulator state (qpos then qvel); only oracle dynamics use it"""
+    """(batch, S) simulator state, qpos then qvel first; only oracle dynamics use it. S is
+    nq + 2 nv + na as stored by `engine.envs.mujoco_state.get_sim_state` (bit-exact restore),
+    or nq + nv (qpos, qvel only: restores to ~1e-14)"""
+    hidden: Tensor | None = None
+    """(batch, ...) recurrent state of a learned model (GRU: (batch, layers, width)); None
+    starts from the model's initial state"""
 
 
 @dataclass(frozen=True)

@@ -19,3 +19,10 @@ def mlp(n_in: int, n_out: int, hidden: int = 256, layers: int = 2, activation: s
         width = hidden
     mods.append(nn.Linear(width, n_out))
     return nn.Sequential(*mods)
+
+
+def activation(name: str) -> nn.Module:
+    """A fresh activation module by name (the names `mlp` accepts)."""
+    if name not in _ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; choose one of {sorted(_ACTIVATIONS)}")
+    return _ACTIVATIONS[name]()
