@@ -3,9 +3,9 @@
 Prints, from one run on this machine:
   1. wall time of the default study (10 seeds x horizons 0..30) and sweeps/s (one sweep = one
      seed's estimates for every horizon and both dynamics, fits included);
-  2. the estimator alone: one rollout with accumulated reward gradients (what the study uses)
-     against the obvious baseline that rolls out and differentiates J_H separately for each H,
-     as a speed ratio measured in the same process.
+  2. the estimator alone: forward-mode derivatives of every step's terms from one rollout
+     (what the study uses) against the obvious baseline that rolls out and back-propagates
+     J_H separately for each H, as a speed ratio measured in the same process.
 
 Usage: python bench/gradient_error_study.py [--seeds N] [--repeats R]
 """
@@ -74,7 +74,7 @@ def main() -> None:
         base.append(time.perf_counter() - t)
     assert np.allclose(g1, g2, rtol=1e-9, atol=1e-12), "estimators disagree"
     print(f"estimator, learned MLP dynamics, H = 0..{cfg.horizon_max}, {cfg.start_states} start states:")
-    print(f"  accumulated (study) {np.median(ours) * 1e3:.0f} ms   per-H rollouts (baseline) "
+    print(f"  forward mode, one rollout (study) {np.median(ours) * 1e3:.0f} ms   per-H reverse mode (baseline) "
           f"{np.median(base) * 1e3:.0f} ms   speed-up x{np.median(base) / np.median(ours):.1f}")
 
 

@@ -30,31 +30,33 @@ def maac_gradients(
     f: fit.Dynamics, critic: fit.Critic, K: np.ndarray, Q: np.ndarray, R: np.ndarray,
     s0: np.ndarray, gamma: float, horizon_max: int,
 ) -> np.ndarray:
-    """dJ_H/dK for H = 0..horizon_max by autograd through one rollout; (H+1, K.size).
+    """dJ_H/dK for H = 0..horizon_max from one rollout; (H+1, K.size).
 
-    The critic's parameters are fixed; only K is differentiated. The sum over t < H of reward
-    gradients is accumulated, so each horizon costs one extra backward pass, not a rollout.
+    J_H = sum_{t<H} gamma^t rbar_t + gamma^H qbar_H, with rbar_t, qbar_t the mean reward and
+    critic value at step t. K has few entries, so forward-mode differentiation (one rollout
+    per entry of K, vectorised) yields d rbar_t/dK and d qbar_t/dK for every t at once, where
+    reverse mode would need a backward pass per term. The critic's parameters stay fixed.
     """
-    Kt = torch.tensor(K, dtype=torch.float64, requires_grad=True)
-    Qt, Rt = torch.as_tensor(Q), torch.as_tensor(R)
-    s = torch.as_tensor(s0)  # (start, state)
-    reward_grads, terminal_grads = [], []
-    for t in range(horizon_max + 1):
-        a = s @ Kt.T  # (start, action)
-        q_term = critic(s, a).mean()
-        terminal_grads.append(torch.autograd.grad(q_term, Kt, retain_graph=True)[0])
-        if t == horizon_max:
-            break
-        r = -((s @ Qt * s).sum(1) + (a @ Rt * a).sum(1)).mean()
-        reward_grads.append(torch.autograd.grad(r, Kt, retain_graph=True)[0])
-        s = f(s, a)
-    out = np.zeros((horizon_max + 1, K.size))
-    partial = torch.zeros_like(Kt)
-    for H in range(horizon_max + 1):
-        out[H] = (partial + gamma**H * terminal_grads[H]).reshape(-1).detach().numpy()
-        if H < horizon_max:
-            partial = partial + gamma**H * reward_grads[H]
-    return out
+    Qt, Rt, s_init = torch.as_tensor(Q), torch.as_tensor(R), torch.as_tensor(s0)
+
+    def terms(Kt: torch.Tensor) -> torch.Tensor:  # (2 horizon_max + 1,): rbar_0.., qbar_0..
+        s = s_init  # (start, state)
+        rewards, values = [], []
+        for t in range(horizon_max + 1):
+            a = s @ Kt.T  # (start, action)
+            values.append(critic(s, a).mean())
+            if t == horizon_max:
+                break
+            rewards.append(-((s @ Qt * s).sum(1) + (a @ Rt * a).sum(1)).mean())
+            s = f(s, a)
+        return torch.stack(rewards + values)
+
+    jac = torch.func.jacfwd(terms)(torch.as_tensor(K, dtype=torch.float64))  # (terms, *K.shape)
+    jac = jac.reshape(2 * horizon_max + 1, -1).numpy()
+    d_reward, d_value = jac[:horizon_max], jac[horizon_max:]
+    disc = gamma ** np.arange(horizon_max + 1)
+    partial = np.concatenate([np.zeros((1, K.size)), np.cumsum(disc[:-1, None] * d_reward, axis=0)])
+    return partial + disc[:, None] * d_value
 
 
 def model_jacobian_error(f: fit.Dynamics, A: np.ndarray, B: np.ndarray, K: np.ndarray, s0: np.ndarray, horizon_max: int) -> float:
