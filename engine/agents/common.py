@@ -1,0 +1,131 @@
+"""Small pieces the three agents share: action scaling, target networks, exploration noise.
+
+Networks work in a *unit* action space [-1, 1]^act_dim (tanh outputs, critic inputs) so that
+learning rates and noise scales mean the same thing on every task; everything the agents take
+or return through their public methods is in the env's own action units.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import Tensor, nn
+
+M = TypeVar("M", bound=nn.Module)
+
+NOISE_KINDS = ("gaussian", "ou")
+
+
+class ActionScale:
+    """Affine map between the unit box [-1, 1]^d and the env's action Box [low, high]."""
+
+    def __init__(self, act_space: spaces.Box) -> None:
+        low = np.asarray(act_space.low, dtype=np.float64)
+        high = np.asarray(act_space.high, dtype=np.float64)
+        if low.ndim != 1 or not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
+            raise ValueError("agents need a 1-D action Box with finite bounds")
+        if not np.all(high > low):
+            raise ValueError("agents need an action Box with high > low in every dimension")
+        self.low = low.astype(np.float32)
+        self.high = high.astype(np.float32)
+        self.center = torch.as_tensor((high + low) / 2.0, dtype=torch.float32)
+        self.half_range = torch.as_tensor((high - low) / 2.0, dtype=torch.float32)
+
+    @property
+    def dim(self) -> int:
+        """act_dim."""
+        return int(self.low.shape[0])
+
+    def to_env(self, unit: Tensor) -> Tensor:
+        """(..., d) in [-1, 1] -> env units."""
+        return self.center + self.half_range * unit
+
+    def to_unit(self, action: Tensor) -> Tensor:
+        """(..., d) env units -> [-1, 1] (no clipping: the critic may be asked off the box)."""
+        return (action - self.center) / self.half_range
+
+    def clip(self, action: np.ndarray) -> np.ndarray:
+        """Clip a numpy action to the Box, as float32."""
+        return np.clip(action, self.low, self.high).astype(np.float32)
+
+
+def check_spaces(obs_space: spaces.Space, act_space: spaces.Space) -> int:
+    """Validate the spaces and return obs_dim (agents handle flat Box observations only)."""
+    if not isinstance(obs_space, spaces.Box) or len(obs_space.shape) != 1:
+        raise ValueError(f"agents need a flat Box observation space, got {obs_space}")
+    if not isinstance(act_space, spaces.Box) or len(act_space.shape) != 1:
+        raise ValueError(f"agents need a flat Box action space, got {act_space}")
+    return int(obs_space.shape[0])
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Deterministic network initialisation without disturbing the caller's global RNG."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def target_copy(net: M) -> M:
+    """A frozen copy of `net` to serve as its target network."""
+    target = copy.deepcopy(net)
+    for p in target.parameters():
+        p.requires_grad_(False)
+    return target
+
+
+@torch.no_grad()
+def polyak_update(target: nn.Module, online: nn.Module, tau: float) -> None:
+    """theta' <- (1 - tau) theta' + tau theta, parameter by parameter (buffers copied)."""
+    for tp, p in zip(target.parameters(), online.parameters(), strict=True):
+        tp.mul_(1.0 - tau).add_(p, alpha=tau)
+    for tb, b in zip(target.buffers(), online.buffers(), strict=True):
+        tb.copy_(b)
+
+
+def obs_tensor(obs: np.ndarray) -> Tensor:
+    """One numpy observation (obs_dim,) -> float32 tensor (1, obs_dim)."""
+    return torch.as_tensor(np.asarray(obs, dtype=np.float32)).reshape(1, -1)
+
+
+class ExplorationNoise:
+    """Additive noise on unit-box actions: i.i.d. Gaussian, or Ornstein-Uhlenbeck.
+
+    The OU process is the discretisation used by Lillicrap et al. (dt = 1):
+    x <- x - theta x + sigma N(0, I); it is temporally correlated, which helps when actions are
+    torques (NAF paper, sec. 8.2). Draws come from the agent's generator so a checkpoint
+    restores them too.
+    """
+
+    def __init__(self, kind: str, sigma: float, theta: float, dim: int, generator: torch.Generator) -> None:
+        if kind not in NOISE_KINDS:
+            raise ValueError(f"noise must be one of {NOISE_KINDS}, not {kind!r}")
+        self.kind, self.sigma, self.theta = kind, sigma, theta
+        self.generator = generator
+        self.state = torch.zeros(dim)
+        """OU state (dim,); unused for Gaussian noise."""
+
+    def sample(self) -> Tensor:
+        """The next noise vector (dim,)."""
+        eps = torch.randn(self.state.shape, generator=self.generator)
+        if self.kind == "gaussian":
+            return self.sigma * eps
+        self.state = self.state - self.theta * self.state + self.sigma * eps
+        return self.state.clone()
+
+    def reset(self) -> None:
+        """Start a new episode: the OU process restarts from 0."""
+        self.state = torch.zeros_like(self.state)
+
+
+def make_generator(seed: int) -> torch.Generator:
+    """A CPU generator for the agent's own sampling (exploration, policy samples)."""
+    g = torch.Generator()
+    g.manual_seed(seed)
+    return g

@@ -1,0 +1,179 @@
+"""DDPG (Lillicrap et al., 2016) with the hyperparameters MVE tuned for HalfCheetah.
+
+The critic regresses on whatever the injected `CriticTargets` returns (1-step by default, MVE
+H-step later), so model-based value expansion plugs in without touching this file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from gymnasium import spaces
+from torch import Tensor
+
+from engine.agents.base import Batch, CriticTargets, one_step_targets
+from engine.agents.common import (
+    NOISE_KINDS, ActionScale, ExplorationNoise, check_spaces, make_generator, obs_tensor,
+    polyak_update, seeded, target_copy,
+)
+from engine.models.mlp import mlp
+
+
+@dataclass(frozen=True)
+class DDPGConfig:
+    """DDPG hyperparameters; defaults are MVE's Table 1 (cheetah) unless stated."""
+
+    gamma: float = 0.99
+    """Discount factor (MVE and Lillicrap et al.)."""
+    hidden: int = 64
+    """Hidden width of actor and critic (MVE Table 1: 2 hidden layers of 64 units)."""
+    layers: int = 2
+    """Hidden layers of actor and critic (MVE Table 1)."""
+    activation: str = "relu"
+    """Hidden activation (MVE does not say; ReLU as in Lillicrap et al.)."""
+    actor_lr: float = 1e-3
+    """Adam learning rate of the actor (MVE Table 1, cheetah)."""
+    critic_lr: float = 1e-3
+    """Adam learning rate of the critic (MVE Table 1, cheetah)."""
+    tau: float = 1e-2
+    """Polyak rate of the target networks, theta' <- (1-tau) theta' + tau theta (MVE Table 1 "decay")."""
+    batch_size: int = 512
+    """Minibatch size the training loop should sample (MVE appendix A: always 512 with learned models)."""
+    noise: str = "gaussian"
+    """Exploration noise on the unit-box action: "gaussian" or "ou" (Ornstein-Uhlenbeck)."""
+    noise_sigma: float = 0.2
+    """Noise std in unit-box action units (MVE used parameter-space noise with std target 0.2)."""
+    ou_theta: float = 0.15
+    """Mean-reversion rate of the OU process (Lillicrap et al.)."""
+
+    def __post_init__(self) -> None:
+        if self.noise not in NOISE_KINDS:
+            raise ValueError(f"noise must be one of {NOISE_KINDS}, not {self.noise!r}")
+        if not (0.0 < self.gamma <= 1.0 and 0.0 < self.tau <= 1.0):
+            raise ValueError("need 0 < gamma <= 1 and 0 < tau <= 1")
+
+
+class DDPG:
+    """Deterministic actor mu(s) = tanh(net(s)) scaled to the Box, critic Q(s, a), target copies."""
+
+    def __init__(
+        self,
+        obs_space: spaces.Box,
+        act_space: spaces.Box,
+        config: DDPGConfig | None = None,
+        targets: CriticTargets = one_step_targets,
+        seed: int = 0,
+    ) -> None:
+        obs_dim = check_spaces(obs_space, act_space)
+        self.config = cfg = config or DDPGConfig()
+        self.gamma = cfg.gamma
+        self.targets = targets
+        self.scale = ActionScale(act_space)
+        act_dim = self.scale.dim
+        with seeded(seed):
+            self.actor = mlp(obs_dim, act_dim, cfg.hidden, cfg.layers, cfg.activation)
+            self.critic = mlp(obs_dim + act_dim, 1, cfg.hidden, cfg.layers, cfg.activation)
+        self.actor_target = target_copy(self.actor)
+        self.critic_target = target_copy(self.critic)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr)
+        self.generator = make_generator(seed)
+        self.noise = ExplorationNoise(cfg.noise, cfg.noise_sigma, cfg.ou_theta, act_dim, self.generator)
+        self.updates = 0
+
+    # -- networks in env units -------------------------------------------------------------
+
+    def _mu(self, actor: torch.nn.Module, obs: Tensor) -> Tensor:
+        """Deterministic action (batch, act_dim) in env units."""
+        return self.scale.to_env(torch.tanh(actor(obs)))
+
+    def _q(self, critic: torch.nn.Module, obs: Tensor, action: Tensor) -> Tensor:
+        """Q(s, a) (batch,) for env-unit actions."""
+        return critic(torch.cat([obs, self.scale.to_unit(action)], dim=-1)).squeeze(-1)
+
+    def policy(self, obs: Tensor) -> Tensor:
+        """The online deterministic policy mu(s), (batch, act_dim) in env units, differentiable."""
+        return self._mu(self.actor, obs)
+
+    # -- Agent interface -------------------------------------------------------------------
+
+    def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
+        with torch.no_grad():
+            unit = torch.tanh(self.actor(obs_tensor(obs)))[0]
+            if not deterministic:
+                unit = unit + self.noise.sample()
+            action = self.scale.to_env(unit)
+        return self.scale.clip(action.numpy())
+
+    def reset(self) -> None:
+        """Call at the start of each episode: restarts the OU noise (no-op for Gaussian)."""
+        self.noise.reset()
+
+    def q_value(self, obs: Tensor, action: Tensor) -> Tensor:
+        return self._q(self.critic, obs, action)
+
+    def target_action(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        with torch.no_grad():
+            a = self._mu(self.actor_target, obs)
+        return a, torch.zeros(obs.shape[0])
+
+    def target_value(self, obs: Tensor) -> Tensor:
+        with torch.no_grad():
+            return self._q(self.critic_target, obs, self._mu(self.actor_target, obs))
+
+    def actor_loss(self, obs: Tensor) -> Tensor:
+        """The DDPG actor loss -mean_s Q(s, mu(s)) (deterministic policy gradient)."""
+        return -self._q(self.critic, obs, self.policy(obs)).mean()
+
+    def update(self, batch: Batch) -> dict[str, float]:
+        data = self.targets(batch, self)
+        q = self.q_value(data.obs, data.action)
+        critic_loss = F.mse_loss(q, data.target)
+        self.critic_opt.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        self.critic_opt.step()
+
+        actor_loss = self.actor_loss(batch.obs)
+        self.actor_opt.zero_grad(set_to_none=True)
+        actor_loss.backward()
+        self.actor_opt.step()
+        # The actor's backward pass also fills the critic's grads; the critic's zero_grad at the
+        # next update discards them, so they never reach a critic step.
+
+        polyak_update(self.actor_target, self.actor, self.config.tau)
+        polyak_update(self.critic_target, self.critic, self.config.tau)
+        self.updates += 1
+        return {
+            "critic_loss": float(critic_loss.item()),
+            "actor_loss": float(actor_loss.item()),
+            "q_mean": float(q.detach().mean().item()),
+            "target_mean": float(data.target.mean().item()),
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "actor": self.actor.state_dict(),
+            "critic": self.critic.state_dict(),
+            "actor_target": self.actor_target.state_dict(),
+            "critic_target": self.critic_target.state_dict(),
+            "actor_opt": self.actor_opt.state_dict(),
+            "critic_opt": self.critic_opt.state_dict(),
+            "updates": self.updates,
+            "generator": self.generator.get_state(),
+            "noise_state": self.noise.state.clone(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.actor.load_state_dict(state["actor"])
+        self.critic.load_state_dict(state["critic"])
+        self.actor_target.load_state_dict(state["actor_target"])
+        self.critic_target.load_state_dict(state["critic_target"])
+        self.actor_opt.load_state_dict(state["actor_opt"])
+        self.critic_opt.load_state_dict(state["critic_opt"])
+        self.updates = int(state["updates"])
+        self.generator.set_state(state["generator"])
+        self.noise.state = state["noise_state"].clone()

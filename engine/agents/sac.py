@@ -1,0 +1,265 @@
+"""Soft actor-critic (Haarnoja et al., 2018) as configured in the SAC-SVG paper.
+
+Tanh-squashed Gaussian actor, twin critics with a min in the target, learned temperature
+alpha, optional decaying target entropy (SVG eq. 14). `actor_loss` and `policy_dist` are public
+so that model-based agents (SVG(H), MAAC) can replace the actor objective and Study 3 can
+compute policy KLs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from gymnasium import spaces
+from torch import Tensor, nn
+
+from engine.agents.base import Batch, CriticTargets, one_step_targets
+from engine.agents.common import (
+    ActionScale, check_spaces, make_generator, obs_tensor, polyak_update, seeded, target_copy,
+)
+from engine.models.mlp import mlp
+
+
+@dataclass(frozen=True)
+class SACConfig:
+    """SAC hyperparameters; defaults are SAC-SVG's Table 3 (shared by all tasks) unless stated."""
+
+    gamma: float = 0.99
+    """Discount factor (SVG Table 3)."""
+    hidden: int = 512
+    """Hidden width of actor and critics (SVG Table 3: 2 hidden layers of 512 units)."""
+    layers: int = 2
+    """Hidden layers of actor and critics (SVG Table 3)."""
+    activation: str = "relu"
+    """Hidden activation (ReLU, as in Haarnoja et al.)."""
+    actor_lr: float = 1e-4
+    """Adam learning rate of the actor (SVG Table 3)."""
+    critic_lr: float = 1e-4
+    """Adam learning rate of the twin critics (SVG Table 3)."""
+    alpha_lr: float = 5e-4
+    """Adam learning rate of log alpha (SVG Table 3, "temperature LR")."""
+    init_alpha: float = 0.1
+    """Initial temperature alpha (SVG Table 3)."""
+    tau: float = 5e-3
+    """Polyak rate of the target critics, theta' <- (1-tau) theta' + tau theta (SVG Table 3)."""
+    batch_size: int = 512
+    """Minibatch size the training loop should sample (SVG Table 3, single-step batch size)."""
+    log_std_min: float = -5.0
+    """Lower bound of the pre-tanh log std (SVG Table 3)."""
+    log_std_max: float = 2.0
+    """Upper bound of the pre-tanh log std (SVG Table 3)."""
+    target_entropy: float | None = None
+    """Target entropy, or its initial value H_init when decaying; None means -act_dim (Haarnoja et al.)."""
+    target_entropy_final: float | None = None
+    """Final target entropy H_final of the SVG eq. 14 schedule; None keeps the target constant."""
+    target_entropy_decay_steps: int = 0
+    """Length T of the decay in agent updates (SVG counts env steps, with one update per step)."""
+    target_entropy_decay_power: float = 1.0
+    """Exponent beta of SVG eq. 14 (which the paper calls exponential decay); 1.0 is linear."""
+
+    def __post_init__(self) -> None:
+        if not (0.0 < self.gamma <= 1.0 and 0.0 < self.tau <= 1.0 and self.init_alpha > 0.0):
+            raise ValueError("need 0 < gamma <= 1, 0 < tau <= 1 and init_alpha > 0")
+        if self.log_std_min >= self.log_std_max:
+            raise ValueError("need log_std_min < log_std_max")
+        if self.target_entropy_final is not None and self.target_entropy_decay_steps <= 0:
+            raise ValueError("a final target entropy needs target_entropy_decay_steps > 0")
+        if self.target_entropy_decay_power <= 0.0:
+            raise ValueError("target_entropy_decay_power must be > 0")
+
+    def target_entropy_at(self, step: int, act_dim: int) -> float:
+        """SVG eq. 14: H_t = (H_init - H_final)(1 - t/T)^beta + H_final, held at H_final after T."""
+        start = -float(act_dim) if self.target_entropy is None else self.target_entropy
+        if self.target_entropy_final is None:
+            return start
+        remaining = max(0.0, 1.0 - step / self.target_entropy_decay_steps)
+        final = self.target_entropy_final
+        return (start - final) * remaining**self.target_entropy_decay_power + final
+
+
+def tanh_gaussian_log_prob(u: Tensor, mean: Tensor, log_std: Tensor) -> Tensor:
+    """log density (batch,) of a = tanh(u) in the unit box, u ~ N(mean, exp(log_std)^2) (batch, d).
+
+    Change of variables: log p(a) = log N(u) - sum_j log(1 - tanh(u_j)^2), with
+    log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u)) to stay finite when |u| is large.
+    """
+    z = (u - mean) * torch.exp(-log_std)
+    gauss = (-0.5 * z.pow(2) - log_std - 0.5 * math.log(2.0 * math.pi)).sum(-1)
+    log_det = (2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u))).sum(-1)
+    return gauss - log_det
+
+
+class SAC:
+    """SAC with twin critics, learned temperature and Polyak target critics (no target actor)."""
+
+    def __init__(
+        self,
+        obs_space: spaces.Box,
+        act_space: spaces.Box,
+        config: SACConfig | None = None,
+        targets: CriticTargets = one_step_targets,
+        seed: int = 0,
+    ) -> None:
+        obs_dim = check_spaces(obs_space, act_space)
+        self.config = cfg = config or SACConfig()
+        self.gamma = cfg.gamma
+        self.targets = targets
+        self.scale = ActionScale(act_space)
+        self.act_dim = act_dim = self.scale.dim
+        with seeded(seed):
+            # actor outputs (mean, raw log std) of the pre-tanh Gaussian: (batch, 2 act_dim)
+            self.actor = mlp(obs_dim, 2 * act_dim, cfg.hidden, cfg.layers, cfg.activation)
+            self.critics = nn.ModuleList(
+                mlp(obs_dim + act_dim, 1, cfg.hidden, cfg.layers, cfg.activation) for _ in range(2)
+            )
+        self.critic_target = target_copy(self.critics)
+        self.log_alpha = nn.Parameter(torch.tensor(math.log(cfg.init_alpha)))
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr)
+        self.critic_opt = torch.optim.Adam(self.critics.parameters(), lr=cfg.critic_lr)
+        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.alpha_lr)
+        self.generator = make_generator(seed)
+        self.updates = 0
+
+    # -- policy --------------------------------------------------------------------------------
+
+    @property
+    def alpha(self) -> Tensor:
+        """Current temperature (scalar tensor, no gradient)."""
+        return self.log_alpha.detach().exp()
+
+    @property
+    def target_entropy(self) -> float:
+        """Target entropy of the squashed unit-box action at the current update count."""
+        return self.config.target_entropy_at(self.updates, self.act_dim)
+
+    def policy_dist(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        """Mean and log std, each (batch, act_dim), of the pre-tanh Gaussian at `obs`.
+
+        The policy is a = scale(tanh(u)), u ~ N(mean, exp(log_std)^2); the log std is squashed
+        smoothly into [log_std_min, log_std_max]. KL between two such policies equals the KL of
+        these Gaussians (the squash is a shared bijection).
+        """
+        mean, raw = self.actor(obs).chunk(2, dim=-1)
+        lo, hi = self.config.log_std_min, self.config.log_std_max
+        return mean, lo + 0.5 * (hi - lo) * (torch.tanh(raw) + 1.0)
+
+    def sample(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        """Reparameterised a ~ pi(.|s), (batch, act_dim) in env units, and log pi(a|s) (batch,).
+
+        The log-probability is that of the squashed action in the unit box [-1, 1]^d (the
+        convention the target entropy -act_dim refers to); in env units it would be lower by
+        the constant sum_j log(half_range_j).
+        """
+        mean, log_std = self.policy_dist(obs)
+        eps = torch.randn(mean.shape, generator=self.generator)
+        u = mean + log_std.exp() * eps
+        return self.scale.to_env(torch.tanh(u)), tanh_gaussian_log_prob(u, mean, log_std)
+
+    def _twin_q(self, critics: nn.ModuleList, obs: Tensor, action: Tensor) -> Tensor:
+        """Both critics' Q(s, a), (2, batch), for env-unit actions."""
+        x = torch.cat([obs, self.scale.to_unit(action)], dim=-1)
+        return torch.stack([c(x).squeeze(-1) for c in critics])
+
+    # -- Agent interface -------------------------------------------------------------------
+
+    def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
+        with torch.no_grad():
+            o = obs_tensor(obs)
+            if deterministic:
+                action = self.scale.to_env(torch.tanh(self.policy_dist(o)[0]))
+            else:
+                action = self.sample(o)[0]
+        return self.scale.clip(action[0].numpy())
+
+    def reset(self) -> None:
+        """Start of an episode: nothing to reset (exploration is the policy's own noise)."""
+
+    def q_value(self, obs: Tensor, action: Tensor) -> Tensor:
+        """min(Q_1, Q_2)(s, a), (batch,)."""
+        return self._twin_q(self.critics, obs, action).min(dim=0).values
+
+    def target_action(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        with torch.no_grad():
+            a, log_prob = self.sample(obs)
+            return a, -self.alpha * log_prob
+
+    def target_value(self, obs: Tensor) -> Tensor:
+        with torch.no_grad():
+            a, bonus = self.target_action(obs)
+            return self._twin_q(self.critic_target, obs, a).min(dim=0).values + bonus
+
+    def actor_loss(self, obs: Tensor) -> Tensor:
+        """The SAC actor loss E_s E_{a~pi}[alpha log pi(a|s) - min_i Q_i(s, a)] (SVG eq. 8).
+
+        Reparameterised through the sample, alpha held fixed. Model-based agents override this
+        (e.g. SVG(H) eq. 10); `update` always calls it through `self`.
+        """
+        a, log_prob = self.sample(obs)
+        q = self._twin_q(self.critics, obs, a).min(dim=0).values
+        return (self.alpha * log_prob - q).mean()
+
+    def update(self, batch: Batch) -> dict[str, float]:
+        data = self.targets(batch, self)
+        q_both = self._twin_q(self.critics, data.obs, data.action)  # (2, n)
+        critic_loss = F.mse_loss(q_both, data.target.expand_as(q_both), reduction="none").mean(1).sum()
+        self.critic_opt.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        self.critic_opt.step()
+
+        actor_loss = self.actor_loss(batch.obs)
+        self.actor_opt.zero_grad(set_to_none=True)
+        actor_loss.backward()
+        self.actor_opt.step()
+        # The actor's backward also fills the critics' grads; the critics' zero_grad at the next
+        # update discards them.
+
+        # SVG eq. 9: J(alpha) = E[-alpha log pi - alpha H_target], in log alpha for positivity.
+        with torch.no_grad():
+            log_prob = self.sample(batch.obs)[1]
+        target_entropy = self.target_entropy
+        alpha_loss = (self.log_alpha.exp() * (-log_prob - target_entropy)).mean()
+        self.alpha_opt.zero_grad(set_to_none=True)
+        alpha_loss.backward()
+        self.alpha_opt.step()
+
+        polyak_update(self.critic_target, self.critics, self.config.tau)
+        self.updates += 1
+        return {
+            "critic_loss": float(critic_loss.item()),
+            "actor_loss": float(actor_loss.item()),
+            "alpha_loss": float(alpha_loss.item()),
+            "alpha": float(self.alpha.item()),
+            "entropy": float(-log_prob.mean().item()),
+            "target_entropy": float(target_entropy),
+            "q_mean": float(q_both.detach().min(dim=0).values.mean().item()),
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "actor": self.actor.state_dict(),
+            "critics": self.critics.state_dict(),
+            "critic_target": self.critic_target.state_dict(),
+            "log_alpha": self.log_alpha.detach().clone(),
+            "actor_opt": self.actor_opt.state_dict(),
+            "critic_opt": self.critic_opt.state_dict(),
+            "alpha_opt": self.alpha_opt.state_dict(),
+            "updates": self.updates,
+            "generator": self.generator.get_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.actor.load_state_dict(state["actor"])
+        self.critics.load_state_dict(state["critics"])
+        self.critic_target.load_state_dict(state["critic_target"])
+        with torch.no_grad():
+            self.log_alpha.copy_(state["log_alpha"])
+        self.actor_opt.load_state_dict(state["actor_opt"])
+        self.critic_opt.load_state_dict(state["critic_opt"])
+        self.alpha_opt.load_state_dict(state["alpha_opt"])
+        self.updates = int(state["updates"])
+        self.generator.set_state(state["generator"])
