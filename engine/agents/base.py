@@ -90,6 +90,10 @@ class Agent(TargetSource, Protocol):
         """The critic's estimate Q(s, a), (batch,) (the minimum of twin critics for SAC)."""
         ...
 
+    def reset(self) -> None:
+        """Called when a training episode starts (restarts temporally correlated noise)."""
+        ...
+
     def update(self, batch: Batch) -> dict[str, float]:
         """One gradient update of critic (via the agent's CriticTargets), actor, temperature
         and target networks; returns scalar metrics (losses, alpha, q mean, ...)."""

@@ -1,4 +1,4 @@
-"""Command line: `python -m engine {validate,pack,study} ...`.
+"""Command line: `python -m engine {validate,pack,study,train} ...`.
 
 Each subcommand lives in its own module and registers itself with `add_parser`; heavy
 imports (torch) happen inside the command, so `--help` and `validate` stay fast.
@@ -7,10 +7,11 @@ imports (torch) happen inside the command, so `--help` and `validate` stay fast.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
-from engine.cli import store_cmds, study_cmds
+from engine.cli import store_cmds, study_cmds, train_cmds
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     store_cmds.add_parsers(sub)
     study_cmds.add_parsers(sub)
+    train_cmds.add_parsers(sub)
     return parser
 
 
@@ -30,6 +32,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:  # output piped into `head` and friends
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keep the interpreter's flush quiet
+        return 0
     except KeyboardInterrupt:
         print("interrupted: everything committed so far is in the store", file=sys.stderr)
         return 130

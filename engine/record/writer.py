@@ -270,6 +270,10 @@ class RunWriter:
             }
         return self._targets[gname]
 
+    def appended_variables(self, group: str) -> list[str]:
+        """Names of the variables every record of `group` must give (those with its append dim)."""
+        return sorted(self._appended(group))
+
     def append(self, group: str, **arrays: Any) -> None:
         """Buffer one or more records of `group` until `commit()`.
 
@@ -313,6 +317,20 @@ class RunWriter:
                 arr.append(np.moveaxis(data, 0, axis), axis=axis)
             self.committed[gname] = n + added
             records.clear()
+        self._write_commit()
+
+    def rollback(self, committed: Mapping[str, int]) -> None:
+        """Forget committed records beyond `committed` (group -> length; absent groups -> 0),
+        e.g. to return to the state a training checkpoint was taken in. Commits at once."""
+        for gname, n in self.committed.items():
+            keep = int(committed.get(gname, 0))
+            if keep > n:
+                raise ValueError(f"cannot roll {gname!r} forward from {n} to {keep} records")
+            self._buffers[gname] = []
+            for arr, axis, _ in self._appended(gname).values():
+                if arr.shape[axis] != keep:
+                    arr.resize(tuple(keep if i == axis else s for i, s in enumerate(arr.shape)))
+            self.committed[gname] = keep
         self._write_commit()
 
     def _write_commit(self, **extra: Any) -> None:

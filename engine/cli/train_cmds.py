@@ -1,0 +1,119 @@
+"""`train`: run a preset on an environment and record everything into a run store."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+#: CLI flag -> TrainConfig field, for the flags that override a config file
+FLAGS = {
+    "algo": "algo", "env": "env_id", "steps": "steps", "seed": "seed", "horizon": "horizon",
+    "dynamics": "dynamics", "model": "model", "snapshot_interval": "snapshot_interval",
+    "start_steps": "start_steps", "model_start_steps": "model_start_steps",
+    "updates_per_step": "updates_per_step",
+}
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """Register `train`."""
+    from engine.train.config import PRESETS
+
+    p = sub.add_parser(
+        "train",
+        help="train an agent and record replay, eval, train, model_error and critic groups",
+        description="Train a preset (paper defaults; see --print-config) and write a run store. "
+        "Flags override the --config file, which overrides the defaults. A killed run continues "
+        "with the same command plus --resume.",
+    )
+    p.add_argument("--algo", choices=sorted(PRESETS), help="preset (default sac)")
+    p.add_argument("--env", help="gymnasium id, e.g. HalfCheetah-v5, InvertedPendulum-v5, Pendulum-v1")
+    p.add_argument("--steps", type=int, help="environment steps")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--out", help="output store NAME.zarr (required unless --print-config)")
+    p.add_argument("--horizon", type=int, help="MVE model horizon H (mve-* presets)")
+    p.add_argument("--dynamics", choices=("learned", "oracle"), help="model for MVE targets")
+    p.add_argument("--model", choices=("mlp", "ensemble", "gru"), help="learned dynamics class")
+    p.add_argument("--no-tdk", action="store_true", help="MVE without the TD-k trick (naive)")
+    p.add_argument("--snapshot-interval", type=int, help="env steps between snapshots")
+    p.add_argument("--start-steps", type=int, help="random-action steps before learning")
+    p.add_argument("--model-start-steps", type=int, help="steps before the first model fit")
+    p.add_argument("--updates-per-step", type=int)
+    p.add_argument("--config", type=Path, help="YAML or JSON file with any TrainConfig fields")
+    p.add_argument("--print-config", action="store_true", help="print the full config (JSON) and exit")
+    p.add_argument("--resume", action="store_true", help="continue a killed run in --out")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing store at --out")
+    p.set_defaults(func=run)
+
+
+def build_config(args: argparse.Namespace) -> Any:
+    """Defaults < --config file < flags."""
+    from engine.train.config import TrainConfig
+
+    data: dict[str, Any] = {}
+    if args.config:
+        text = args.config.read_text()
+        if args.config.suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        else:
+            data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError(f"{args.config} must hold a mapping of config fields")
+    for flag, name in FLAGS.items():
+        value = getattr(args, flag)
+        if value is not None:
+            data[name] = value
+    if args.no_tdk:
+        data["tdk"] = False
+    return TrainConfig.from_dict(data)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train; 0 on success, 1 on a store problem, 2 on a bad config."""
+    try:
+        cfg = build_config(args)
+    except (ValueError, TypeError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.print_config:
+        print(json.dumps(_full_config(cfg), indent=2, sort_keys=True))
+        return 0
+    if not args.out:
+        print("error: --out is required", file=sys.stderr)
+        return 2
+    from tqdm import tqdm
+
+    from engine.record import StoreError
+    from engine.train.run import train
+
+    bar = tqdm(total=cfg.steps, unit="step", desc=f"{cfg.algo} {cfg.env_id}", dynamic_ncols=True)
+
+    def progress(step: int, last: dict[str, float]) -> None:
+        if step - bar.n >= 50 or step == cfg.steps:
+            bar.update(step - bar.n)
+            bar.set_postfix({k: f"{v:.3g}" for k, v in last.items()}, refresh=False)
+
+    try:
+        out = train(cfg, Path(args.out), resume=args.resume, overwrite=args.overwrite, progress=progress)
+    except (StoreError, ValueError) as exc:
+        bar.close()
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    bar.close()
+    print(f"wrote {out}  (python -m engine validate {out})")
+    return 0
+
+
+def _full_config(cfg: Any) -> dict[str, Any]:
+    """The run config with the agent's and model's full configs expanded (all defaults shown)."""
+    from engine.agents import AGENTS
+
+    out = dataclasses.asdict(cfg)
+    agent_cfg = AGENTS[cfg.agent_name][1]()
+    out["agent"] = dataclasses.asdict(dataclasses.replace(agent_cfg, **cfg.agent))
+    return out

@@ -1,0 +1,118 @@
+"""Configuration of a training run: the algorithm preset, the environment and the recorders.
+
+Defaults follow MVE (Feinberg et al. 2018, appendix A and Table 1) scaled down where a 2-core
+machine cannot afford the paper's budget; every such choice is named in its field's doc.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+#: preset -> (agent, uses a model in the critic target)
+PRESETS: dict[str, tuple[str, bool]] = {
+    "ddpg": ("ddpg", False),
+    "mve-ddpg": ("ddpg", True),
+    "sac": ("sac", False),
+    "mve-sac": ("sac", True),
+    "naf": ("naf", False),
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a training run (saved in the store as JSON)."""
+
+    algo: str = "sac"
+    """Preset: ddpg, mve-ddpg, sac, mve-sac, naf."""
+    env_id: str = "HalfCheetah-v5"
+    """gymnasium environment id (Box observation and action spaces)."""
+    steps: int = 100_000
+    """Environment steps to collect."""
+    seed: int = 0
+    """Seed of the environment, the networks and the replay sampling."""
+    fully_observable: bool = True
+    """MuJoCo locomotion: keep the x coordinate in observations (MVE section 4; rewards then are
+    functions of the observations)."""
+    horizon: int = 10
+    """MVE model horizon H (ignored by presets without a model; H = 0 is plain 1-step TD)."""
+    tdk: bool = True
+    """MVE TD-k trick: train the critic on imagined states too (False = the naive variant)."""
+    dynamics: str = "learned"
+    """"learned" (fit a model, class `model`) or "oracle" (restore and step the true simulator)."""
+    model: str = "mlp"
+    """Learned dynamics class: mlp, ensemble or gru (also used for Study 1 on every preset)."""
+    record_model: bool = True
+    """Fit a model and record Study 1 open-loop errors even for presets that do not use one."""
+    start_steps: int = 10_000
+    """Uniformly random actions before learning starts (MVE: 10k)."""
+    model_start_steps: int = 5_000
+    """Steps collected before the first model fit (MVE: 5k)."""
+    updates_per_step: int = 1
+    """Gradient updates per environment step (MVE: 4; 1 here for the 2-core budget)."""
+    model_fit_interval: int = 5_000
+    """Refit the dynamics model every this many environment steps."""
+    snapshot_interval: int = 5_000
+    """Evaluate and record Studies 1 and 2 every this many environment steps (and at the end)."""
+    eval_episodes: int = 3
+    """Evaluation episodes (deterministic policy) per snapshot."""
+    eval_max_steps: int = 1000
+    """Cap on the length of an evaluation episode."""
+    critic_samples: int = 1000
+    """State-action pairs per snapshot in the `critic` group (subsampled evenly, NaN-padded)."""
+    model_error_starts: int = 64
+    """Start states per split per snapshot in the `model_error` group."""
+    model_error_horizon: int = 30
+    """Largest open-loop horizon recorded (Study 1 asks for >= 30)."""
+    holdout_fraction: float = 0.1
+    """Fraction of replay blocks the model never fits (Study 1 holdout starts)."""
+    holdout_block: int = 64
+    """Length of a holdout block in steps (>= model_error_horizon keeps holdout rollouts clean)."""
+    log_interval: int = 100
+    """Average the agent's metrics over this many updates per `train` row."""
+    commit_interval: int = 1_000
+    """Commit the store (and checkpoint) every this many environment steps."""
+    torch_threads: int = 1
+    """CPU threads for torch: these networks are small, and a second thread mostly waits on
+    the first (and stalls when anything else runs); try 2 on an idle machine."""
+    agent: dict[str, Any] = field(default_factory=dict)
+    """Overrides of the agent's config fields (see --print-config for the full set)."""
+    model_config: dict[str, Any] = field(default_factory=dict)
+    """Overrides of the dynamics model's config fields."""
+
+    def __post_init__(self) -> None:
+        if self.algo not in PRESETS:
+            raise ValueError(f"unknown algo {self.algo!r}; choose one of {sorted(PRESETS)}")
+        if self.dynamics not in ("learned", "oracle"):
+            raise ValueError("dynamics must be 'learned' or 'oracle'")
+        if self.model not in ("mlp", "ensemble", "gru"):
+            raise ValueError("model must be mlp, ensemble or gru")
+        if self.steps < 1 or self.snapshot_interval < 1 or self.commit_interval < 1:
+            raise ValueError("steps, snapshot_interval and commit_interval must be positive")
+        if self.horizon < 0 or self.model_error_horizon < 1:
+            raise ValueError("horizon must be >= 0 and model_error_horizon >= 1")
+
+    @property
+    def agent_name(self) -> str:
+        """Which agent the preset builds."""
+        return PRESETS[self.algo][0]
+
+    @property
+    def uses_model(self) -> bool:
+        """Whether the critic targets expand through a model (MVE presets with H > 0)."""
+        return PRESETS[self.algo][1] and self.horizon > 0
+
+    def to_json(self) -> str:
+        """The config as stored in the run store."""
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Build from a (partial) mapping, refusing unknown keys with their names."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown config key(s) {unknown}; known: {sorted(known)}")
+        return cls(**data)

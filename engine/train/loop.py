@@ -1,0 +1,227 @@
+"""The training loop: collect, update, fit the model, snapshot, commit, checkpoint.
+
+Order at a step that is a snapshot and a model-fit step: the snapshot is recorded first, with
+the model fitted before the newest data arrived (so `test` starts are data it never saw), then
+the model is refitted. Checkpoints are written right after each store commit and name the
+replay length they belong to; on resume the store is truncated back to the newest checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from engine.agents import make_agent
+from engine.agents.base import Agent
+from engine.envs.factory import make_env, sim_state_fns
+from engine.models import make_dynamics
+from engine.models.dynamics_base import Dynamics
+from engine.record import RunWriter
+from engine.train import checkpoint
+from engine.train.config import TrainConfig
+from engine.train.evaluate import evaluate
+from engine.train.open_loop import choose, open_loop_errors, valid_starts
+from engine.train.recorder import TrainRecorder
+from engine.train.replay import Replay
+from engine.train.targets import critic_targets
+
+Progress = Callable[[int, dict[str, float]], None]
+
+
+class Trainer:
+    """One run of one preset on one environment, writing one store."""
+
+    def __init__(self, cfg: TrainConfig, writer: RunWriter) -> None:
+        self.cfg = cfg
+        self.writer = writer
+        self.rec = TrainRecorder(writer)
+        self.env = make_env(cfg.env_id, cfg.fully_observable)
+        self.eval_env = make_env(cfg.env_id, cfg.fully_observable)
+        self.get_sim, self.set_sim, sim_dim = sim_state_fns(self.env)
+        obs_space, act_space = self.env.observation_space, self.env.action_space
+        torch.set_num_threads(cfg.torch_threads)
+        torch.manual_seed(cfg.seed)
+        self.model: Dynamics | None = None
+        if cfg.uses_model or cfg.record_model:
+            name = "oracle" if (cfg.uses_model and cfg.dynamics == "oracle") else cfg.model
+            self.model = make_dynamics(name, obs_space, act_space, cfg.env_id, _model_config(name, cfg))
+        targets = critic_targets(cfg, self.model) if cfg.uses_model else None
+        self.agent: Agent = make_agent(cfg.agent_name, obs_space, act_space, _agent_config(cfg), targets, seed=cfg.seed)
+        self.replay = Replay.empty(cfg.steps, obs_space.shape[0], act_space.shape[0], sim_dim)
+        self.rng = np.random.default_rng(cfg.seed)
+        self.state = checkpoint.Counters()
+        self.obs: np.ndarray | None = None
+        self.rec.define(obs_space.shape[0], act_space.shape[0], sim_dim, cfg.eval_episodes, cfg.critic_samples,
+                        cfg.model_error_starts, cfg.model_error_horizon)
+        self._metrics: dict[str, list[float]] = defaultdict(list)
+        self._block = (-1, False)
+
+    # -- resume ---------------------------------------------------------------------------
+
+    def restore(self, ckpt: Path, replay_fields: dict[str, np.ndarray]) -> None:
+        """Continue from a checkpoint; `replay_fields` are the store's replay rows after the
+        store was rolled back to that checkpoint."""
+        self.state, obs, sim = checkpoint.load(ckpt, self.agent, self.model, self.rng)
+        self.replay.load(replay_fields)
+        if self.model is not None and self.state.model_fit_step and not hasattr(self.model, "state_dict"):
+            self._fit_model()  # models without saved weights are refitted on the same data
+        self.obs = obs
+        if obs is not None and self.state.episode_step:  # mid-episode: put the simulator back
+            self.env.reset(seed=self.cfg.seed + self.state.episode)
+            if sim is not None and len(sim):
+                self.set_sim(sim)
+                _set_elapsed(self.env, self.state.episode_step)
+            else:  # no simulator state to restore (non-MuJoCo): start the next episode
+                self.state.episode += 1
+                self.state.episode_step = 0
+                self.state.episode_return = 0.0
+                self.obs, _ = self.env.reset(seed=self.cfg.seed + self.state.episode)
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def run(self, progress: Progress | None = None) -> None:
+        """Collect until `cfg.steps`, recording and committing along the way."""
+        cfg, s = self.cfg, self.state
+        if self.obs is None:
+            self.obs, _ = self.env.reset(seed=cfg.seed + s.episode)
+            s.episode_step = 0
+        while s.env_step < cfg.steps:
+            self._collect_one()
+            if s.env_step >= cfg.start_steps:
+                for _ in range(cfg.updates_per_step):
+                    self._update()
+            if s.env_step % cfg.snapshot_interval == 0 or s.env_step == cfg.steps:
+                self._snapshot()
+            if self.model is not None and s.env_step >= cfg.model_start_steps and (
+                s.model_fit_step == 0 or s.env_step % cfg.model_fit_interval == 0
+            ):
+                self._fit_model()
+            if s.env_step % cfg.commit_interval == 0 or s.env_step == cfg.steps:
+                self._commit()
+            if progress:
+                progress(s.env_step, s.last)
+
+    def _collect_one(self) -> None:
+        cfg, s = self.cfg, self.state
+        sim_before = self.get_sim()
+        if s.env_step < cfg.start_steps:
+            action = self.env.action_space.sample()
+        else:
+            action = self.agent.act(self.obs, deterministic=False)
+        nxt, r, terminated, truncated, _ = self.env.step(action)
+        row = {
+            "obs": self.obs, "action": action, "reward": r, "next_obs": nxt, "terminated": terminated,
+            "truncated": truncated, "episode": s.episode, "policy_version": s.policy_version,
+            "holdout": self._holdout(s.env_step), "sim_state": sim_before, "next_sim_state": self.get_sim(),
+        }
+        self.replay.add(**row)  # reaches the store at the next commit
+        s.env_step += 1
+        s.episode_step += 1
+        s.episode_return += float(r)
+        self.obs = nxt
+        if terminated or truncated:
+            s.last["return"] = s.episode_return
+            s.episode += 1
+            s.episode_return = 0.0
+            s.episode_step = 0
+            self.obs, _ = self.env.reset(seed=cfg.seed + s.episode)
+            self.agent.reset()
+
+    def _holdout(self, step: int) -> bool:
+        """Whether the block of `step` is held out: a pure function of (seed, block), so a
+        resumed run decides the same."""
+        block = step // self.cfg.holdout_block
+        if self._block[0] != block:
+            rng = np.random.default_rng((self.cfg.seed, 7919, block))
+            self._block = (block, bool(rng.random() < self.cfg.holdout_fraction))
+        return self._block[1]
+
+    def _update(self) -> None:
+        # the batch size is the agent's (a paper hyperparameter, e.g. MVE: 512, 32 with the oracle)
+        batch = self.replay.sample(self.agent.config.batch_size, self.rng, with_sim=self.cfg.dynamics == "oracle")
+        for k, v in self.agent.update(batch).items():
+            self._metrics[k].append(v)
+        self.state.updates += 1
+        if self.state.updates % self.cfg.log_interval == 0:
+            row = {k: float(np.mean(v)) for k, v in self._metrics.items()}
+            self.rec.train(self.state.updates, self.state.env_step, row)
+            self.state.last.update({k: row[k] for k in ("critic_loss", "actor_loss") if k in row})
+            self._metrics.clear()
+
+    def _fit_model(self) -> None:
+        metrics = self.model.fit(self.replay.model_data())
+        self.state.model_fit_step = self.state.env_step
+        self.state.last.update({f"model_{k}": v for k, v in metrics.items() if "loss" in k})
+
+    def _snapshot(self) -> None:
+        cfg, s = self.cfg, self.state
+        result = evaluate(self.agent, self.eval_env, cfg.eval_episodes, cfg.eval_max_steps,
+                          self.agent.gamma, cfg.critic_samples, seed=10_000 + 100 * s.snapshots)
+        errors = self._model_error() if (self.model is not None and s.model_fit_step > 0) else None
+        if errors is None:
+            errors = _nan_errors(cfg)
+        self.rec.snapshot(s.snapshots, s.env_step, result, errors, s.model_fit_step)
+        s.last["eval_return"] = float(result.returns.mean())
+        if errors["start_step"].max() >= 0:
+            s.last["model_err_h1"] = float(np.nanmean(errors["error"][1, :, 0]))
+        s.snapshots += 1
+        s.policy_version += 1
+
+    def _model_error(self) -> dict[str, np.ndarray]:
+        cfg, s = self.cfg, self.state
+        H, n = cfg.model_error_horizon, cfg.model_error_starts
+        std = self.replay.next_obs[: self.replay.size].std(0)
+        starts = np.stack([
+            choose(valid_starts(self.replay, H, holdout_only=True), n, self.rng),
+            choose(valid_starts(self.replay, H, lo=s.model_fit_step), n, self.rng),
+        ])  # (split, start)
+        err, err_n = zip(*(open_loop_errors(self.model, self.replay, st, H, std) for st in starts), strict=True)
+        return {"error": np.stack(err), "error_normalized": np.stack(err_n), "start_step": starts}
+
+    def _commit(self) -> None:
+        stored = self.writer.committed["replay"]
+        if self.replay.size > stored:  # one append per commit, not per step
+            rows = {k: v[stored:] for k, v in self.replay.fields().items()}
+            self.rec.replay({"step": np.arange(stored, self.replay.size), **rows})
+        self.writer.commit()
+        ckpt = checkpoint.save(self.writer.path, self.state, self.writer.committed, self.agent, self.model, self.rng,
+                               self.obs, self.get_sim() if self.state.episode_step else None)
+        checkpoint.prune(self.writer.path, keep=ckpt)
+
+
+def _nan_errors(cfg: TrainConfig) -> dict[str, np.ndarray]:
+    shape = (2, cfg.model_error_starts, cfg.model_error_horizon)
+    return {"error": np.full(shape, np.nan, np.float32), "error_normalized": np.full(shape, np.nan, np.float32),
+            "start_step": np.full(shape[:2], -1, np.int64)}
+
+
+def _set_elapsed(env: gym.Env, steps: int) -> None:
+    """Restore gymnasium's TimeLimit counter after putting the simulator back mid-episode."""
+    e = env
+    while hasattr(e, "env"):
+        if hasattr(e, "_elapsed_steps"):
+            e._elapsed_steps = steps
+            return
+        e = e.env
+
+
+def _agent_config(cfg: TrainConfig):  # noqa: ANN202 - the preset's own config class
+    from engine.agents import AGENTS
+
+    _, config_cls = AGENTS[cfg.agent_name]
+    base = config_cls()
+    return dataclasses.replace(base, **cfg.agent) if cfg.agent else base
+
+
+def _model_config(name: str, cfg: TrainConfig):  # noqa: ANN202
+    if not cfg.model_config or name == "oracle":
+        return None
+    from engine.models import model_config_class
+
+    return dataclasses.replace(model_config_class(name)(), **cfg.model_config)

@@ -1,0 +1,68 @@
+"""Study 1 measurement: open-loop model error vs horizon from real start states.
+
+From a start t, the model is rolled with the recorded actions a_t .. a_{t+H-1}; prediction h is
+compared with the real s_{t+h} = next_obs[t+h-1]. A start is valid only if its whole window lies
+in one episode with no termination before its last step, so no rollout crosses an episode end.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from engine.models.dynamics_base import Dynamics, ModelState
+from engine.train.replay import Replay
+
+
+def valid_starts(replay: Replay, horizon: int, lo: int = 0, holdout_only: bool = False) -> np.ndarray:
+    """Indices t >= lo whose window t .. t+horizon-1 stays in one episode (and in holdout)."""
+    n = replay.size - horizon + 1
+    if n <= lo:
+        return np.zeros(0, np.int64)
+    ep = replay.episode[: replay.size]
+    term = replay.terminated[: replay.size]
+    t = np.arange(lo, n)
+    ok = ep[t + horizon - 1] == ep[t]
+    # a termination inside the window (before its last step) would end the episode early
+    term_cum = np.concatenate([[0], np.cumsum(term)])
+    ok &= (term_cum[t + horizon - 1] - term_cum[t]) == 0
+    if holdout_only:
+        hold_cum = np.concatenate([[0], np.cumsum(~replay.holdout[: replay.size])])
+        ok &= (hold_cum[t + horizon] - hold_cum[t]) == 0
+    return t[ok]
+
+
+def choose(candidates: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """`n` starts spread evenly over the candidates' age (random within strata); -1 pads."""
+    out = np.full(n, -1, np.int64)
+    if len(candidates) == 0:
+        return out
+    if len(candidates) <= n:
+        out[: len(candidates)] = candidates
+        return out
+    edges = np.linspace(0, len(candidates), n + 1).astype(int)
+    picks = [rng.integers(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    return candidates[np.array(picks)]
+
+
+def open_loop_errors(
+    model: Dynamics, replay: Replay, starts: np.ndarray, horizon: int, obs_std: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """L2 error and per-dimension-standardised L2 error, each (len(starts), horizon); NaN rows
+    where the start is -1 (padding)."""
+    err = np.full((len(starts), horizon), np.nan, np.float32)
+    err_n = np.full_like(err, np.nan)
+    ok = starts >= 0
+    if not ok.any():
+        return err, err_n
+    t = starts[ok]
+    window = t[:, None] + np.arange(horizon)[None, :]  # (start, horizon) replay rows
+    sim = replay.sim_state[t] if replay.sim_state.shape[1] else None
+    state = ModelState(torch.as_tensor(replay.obs[t]), sim)
+    with torch.no_grad():
+        pred = model.rollout(state, torch.as_tensor(replay.action[window])).numpy()  # (start, H, obs)
+    true = replay.next_obs[window]  # (start, H, obs)
+    diff = pred - true
+    err[ok] = np.linalg.norm(diff, axis=-1)
+    err_n[ok] = np.linalg.norm(diff / np.maximum(obs_std, 1e-8), axis=-1)
+    return err, err_n

@@ -1,0 +1,44 @@
+"""Start or resume a training run: store, checkpoint and loop wired together."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from engine.record import RunWriter, StoreError, open_run
+from engine.train import checkpoint
+from engine.train.config import TrainConfig
+from engine.train.loop import Progress, Trainer
+
+REPLAY_FIELDS = ("obs", "action", "reward", "next_obs", "terminated", "truncated", "episode",
+                 "policy_version", "holdout", "sim_state", "next_sim_state")
+
+
+def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overwrite: bool = False,
+          progress: Progress | None = None) -> Path:
+    """Run `cfg` into the store `out` (a new one, or continue it with `resume`)."""
+    out = Path(out)
+    if resume and out.exists():
+        stored = json.loads(open_run(out, check_values=False).attrs["config"])
+        mine = json.loads(cfg.to_json())
+        changed = sorted(k for k in mine if stored.get(k) != mine[k])
+        if changed:
+            raise StoreError(f"{str(out)!r} was written with a different config (differs in {changed}); "
+                             "resume with the same config, or write a new store.")
+        writer = RunWriter.resume(out)
+        trainer = Trainer(cfg, writer)
+        ckpt = checkpoint.latest(out, writer.committed.get("replay", 0))
+        writer.rollback(checkpoint.committed(ckpt) if ckpt else {})
+        if ckpt:
+            replay = open_run(out, check_values=False)["replay"]
+            trainer.restore(ckpt, {k: replay[k].values for k in REPLAY_FIELDS})
+    else:
+        if overwrite:
+            shutil.rmtree(checkpoint.ckpt_dir(out), ignore_errors=True)
+        writer = RunWriter.create(out, kind="training", env_id=cfg.env_id, algorithm=cfg.algo, seed=cfg.seed,
+                                  config=json.loads(cfg.to_json()), overwrite=overwrite)
+        trainer = Trainer(cfg, writer)
+    with writer:
+        trainer.run(progress)
+    return out

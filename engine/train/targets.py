@@ -1,0 +1,31 @@
+"""Critic targets of a preset: MVE through a learned model (known reward/termination) or the oracle."""
+
+from __future__ import annotations
+
+from engine.envs.factory import make_env
+from engine.models.dynamics_base import Dynamics
+from engine.models.imagination import ModelImagination
+from engine.models.known import known_functions
+from engine.train.config import TrainConfig
+from engine.train.mve import Imagination, MVETargets
+
+
+class _OracleImagination:
+    """The oracle gives rewards and terminations from the simulator itself."""
+
+    def __init__(self, oracle: Dynamics) -> None:
+        self.oracle = oracle
+
+    def step(self, state, action):  # noqa: ANN001, ANN201 - Imagination protocol
+        return self.oracle.step_with_reward(state, action)
+
+
+def critic_targets(cfg: TrainConfig, model: Dynamics) -> MVETargets:
+    """MVE targets with the preset's horizon and TD-k choice."""
+    if cfg.dynamics == "oracle":
+        imagination: Imagination = _OracleImagination(model)
+    else:
+        env = make_env(cfg.env_id, cfg.fully_observable)  # known functions read its parameters
+        imagination = ModelImagination.with_known(model, known_functions(cfg.env_id, env=env))
+        env.close()
+    return MVETargets(imagination, cfg.horizon, cfg.tdk)

@@ -1,0 +1,140 @@
+"""Real short trainings through the CLI, checked on the stores they write."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from engine import open_run
+from engine.models import make_dynamics
+from engine.envs.factory import make_env
+from engine.train import checkpoint
+from engine.train.open_loop import open_loop_errors
+from engine.train.replay import Replay
+from engine.train.run import REPLAY_FIELDS
+
+H = 8
+SHORT = ["--steps", "400", "--start-steps", "100", "--model-start-steps", "100", "--snapshot-interval", "200"]
+
+
+def _config(tmp: Path, **extra) -> Path:
+    cfg = {"model_error_horizon": H, "model_error_starts": 12, "holdout_block": 16, "holdout_fraction": 0.25,
+           "model_fit_interval": 150, "commit_interval": 100, "eval_episodes": 2, "eval_max_steps": 200,
+           "critic_samples": 64, "log_interval": 20, **extra}
+    path = tmp / "cfg.json"
+    path.write_text(json.dumps(cfg))
+    return path
+
+
+def _train(out: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "engine", "train", "--out", str(out), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+def _check_store(out: Path, steps: int) -> dict:
+    tree = open_run(out)
+    assert tree.attrs["status"] == "complete" and tree.attrs["kind"] == "training"
+    replay = tree["replay"]
+    assert replay.sizes["step"] == steps
+    assert np.array_equal(replay.step.values, np.arange(steps))
+    for group in ("eval", "critic", "model_error"):
+        assert tree[group].sizes["snapshot"] >= 2
+    q = tree["critic"]
+    real = q["t"].values >= 0
+    assert real.any() and np.isfinite(q["q_pred"].values[real]).all() and np.isfinite(q["return_true"].values[real]).all()
+    me = tree["model_error"]
+    assert list(me.horizon.values) == list(range(1, H + 1))
+    starts = me["start_step"].values  # (snapshot, split, start)
+    err = me["error"].values
+    fitted = me["model_fit_step"].values > 0
+    assert fitted.any()
+    ep, term = replay["episode"].values, replay["terminated"].values
+    for s in np.flatnonzero(fitted):
+        ok = starts[s] >= 0
+        assert ok[0].any(), "no holdout start"
+        assert np.isfinite(err[s][ok]).all()  # every horizon of every real start is filled
+        for t in starts[s][ok]:  # no window crosses an episode end
+            assert ep[t + H - 1] == ep[t] and not term[t : t + H - 1].any()
+        assert replay["holdout"].values[starts[s][0][ok[0]]].all()
+    return tree
+
+
+@pytest.mark.parametrize(("algo", "env"), [
+    ("sac", "InvertedPendulum-v5"), ("ddpg", "InvertedPendulum-v5"), ("naf", "InvertedPendulum-v5"),
+    ("mve-ddpg", "InvertedPendulum-v5"), ("sac", "HalfCheetah-v5"),
+])
+def test_short_training_writes_a_complete_store(tmp_path, algo, env):
+    out = tmp_path / "run.zarr"
+    res = _train(out, "--algo", algo, "--env", env, *SHORT, "--config", str(_config(tmp_path)))
+    assert res.returncode == 0, res.stderr[-3000:]
+    tree = _check_store(out, 400)
+    metrics = set(tree["train"].data_vars)
+    assert "critic_loss" in metrics and tree["train"].sizes["update"] > 0
+    if env.startswith("HalfCheetah"):  # fully observable: x position kept, sim state stored
+        assert tree["replay"].sizes["obs_dim"] == 18 and tree["replay"].sizes["sim_dim"] == 27
+
+
+def test_stored_open_loop_errors_recompute_from_the_saved_model(tmp_path):
+    out = tmp_path / "run.zarr"
+    # last fit at 300 (interval 150), final snapshot at 400 uses that model, as does the checkpoint
+    res = _train(out, "--algo", "sac", "--env", "InvertedPendulum-v5", *SHORT, "--config", str(_config(tmp_path)))
+    assert res.returncode == 0, res.stderr[-3000:]
+    tree = open_run(out)
+    me = tree["model_error"].isel(snapshot=-1)
+    assert int(me["model_fit_step"]) == 300
+    env = make_env("InvertedPendulum-v5")
+    model = make_dynamics("mlp", env.observation_space, env.action_space, "InvertedPendulum-v5")
+    state = torch.load(checkpoint.latest(out, 400), weights_only=True)
+    model.load_state_dict(state["model"])
+    replay = Replay.empty(400, 4, 1, tree["replay"].sizes["sim_dim"])
+    replay.load({k: tree["replay"][k].values for k in REPLAY_FIELDS})
+    std = replay.next_obs[:400].std(0)
+    for split in range(2):
+        starts = me["start_step"].values[split]
+        err, err_n = open_loop_errors(model, replay, starts, H, std)
+        np.testing.assert_allclose(err, me["error"].values[split], rtol=1e-5, equal_nan=True)
+        np.testing.assert_allclose(err_n, me["error_normalized"].values[split], rtol=1e-5, equal_nan=True)
+
+
+def test_killed_training_resumes_without_gap_or_duplicate(tmp_path):
+    out = tmp_path / "run.zarr"
+    cfg = _config(tmp_path)
+    args = ["--algo", "sac", "--env", "InvertedPendulum-v5", "--steps", "700", "--start-steps", "100",
+            "--model-start-steps", "100", "--snapshot-interval", "200", "--config", str(cfg)]
+    proc = subprocess.Popen([sys.executable, "-m", "engine", "train", "--out", str(out), *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 400
+    while time.time() < deadline and proc.poll() is None:
+        meta = out / "zarr.json"
+        try:
+            n = json.loads(meta.read_text())["attributes"]["committed"].get("replay", 0) if meta.exists() else 0
+        except (json.JSONDecodeError, KeyError):
+            n = 0
+        if n >= 300:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    partial = open_run(out)
+    n_partial = partial["replay"].sizes["step"]
+    assert 300 <= n_partial < 700 and partial.attrs["status"] == "running"
+    res = _train(out, *args, "--resume")
+    assert res.returncode == 0, res.stderr[-3000:]
+    tree = _check_store(out, 700)
+    snaps = tree["eval"]["env_step"].values
+    assert np.all(np.diff(snaps) > 0) and list(snaps) == [200, 400, 600, 700]
+    upd = tree["train"]["update"].values
+    assert np.all(np.diff(upd) > 0)
+
+
+def test_bad_config_gets_a_message(tmp_path):
+    res = _train(tmp_path / "x.zarr", "--algo", "sac", "--config", str(_config(tmp_path, nonsense=1)))
+    assert res.returncode == 2 and "nonsense" in res.stderr and "Traceback" not in res.stderr
