@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -81,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.print_config:
-        print(json.dumps(_full_config(cfg), indent=2, sort_keys=True))
+        print(json.dumps(cfg.full(), indent=2, sort_keys=True))
         return 0
     if not args.out:
         print("error: --out is required", file=sys.stderr)
@@ -107,13 +106,3 @@ def run(args: argparse.Namespace) -> int:
     bar.close()
     print(f"wrote {out}  (python -m engine validate {out})")
     return 0
-
-
-def _full_config(cfg: Any) -> dict[str, Any]:
-    """The run config with the agent's and model's full configs expanded (all defaults shown)."""
-    from engine.agents import AGENTS
-
-    out = dataclasses.asdict(cfg)
-    agent_cfg = AGENTS[cfg.agent_name][1]()
-    out["agent"] = dataclasses.asdict(dataclasses.replace(agent_cfg, **cfg.agent))
-    return out

@@ -104,9 +104,17 @@ class TrainConfig:
         """Whether the critic targets expand through a model (MVE presets with H > 0)."""
         return PRESETS[self.algo][1] and self.horizon > 0
 
-    def to_json(self) -> str:
-        """The config as stored in the run store."""
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+    def full(self) -> dict[str, Any]:
+        """The config with the agent's and the model's configs expanded to every field (what the
+        store keeps, so a run can be reproduced without knowing this version's defaults)."""
+        from engine.agents import AGENTS
+        from engine.models import model_config_class
+
+        out = dataclasses.asdict(self)
+        out["agent"] = dataclasses.asdict(dataclasses.replace(AGENTS[self.agent_name][1](), **self.agent))
+        model_cls = model_config_class(self.model)
+        out["model_config"] = dataclasses.asdict(dataclasses.replace(model_cls(), **self.model_config))
+        return json.loads(json.dumps(out, sort_keys=True))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:

@@ -21,7 +21,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overwrite:
     out = Path(out)
     if resume and out.exists():
         stored = json.loads(open_run(out, check_values=False).attrs["config"])
-        mine = json.loads(cfg.to_json())
+        mine = cfg.full()
         changed = sorted(k for k in mine if stored.get(k) != mine[k])
         if changed:
             raise StoreError(f"{str(out)!r} was written with a different config (differs in {changed}); "
@@ -37,7 +37,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overwrite:
         if overwrite:
             shutil.rmtree(checkpoint.ckpt_dir(out), ignore_errors=True)
         writer = RunWriter.create(out, kind="training", env_id=cfg.env_id, algorithm=cfg.algo, seed=cfg.seed,
-                                  config=json.loads(cfg.to_json()), overwrite=overwrite)
+                                  config=cfg.full(), overwrite=overwrite)
         trainer = Trainer(cfg, writer)
     with writer:
         trainer.run(progress)
