@@ -106,6 +106,8 @@ class Trainer:
                 self._commit()
             if progress:
                 progress(s.env_step, s.last)
+        if not self.writer.has_group("train"):  # no update happened (all steps random)
+            self.writer.add_group("train", coords={})
 
     def _collect_one(self) -> None:
         cfg, s = self.cfg, self.state
