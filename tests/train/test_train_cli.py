@@ -69,11 +69,12 @@ def _check_store(out: Path, steps: int) -> dict:
 
 @pytest.mark.parametrize(("algo", "env"), [
     ("sac", "InvertedPendulum-v5"), ("ddpg", "InvertedPendulum-v5"), ("naf", "InvertedPendulum-v5"),
-    ("mve-ddpg", "InvertedPendulum-v5"), ("sac", "HalfCheetah-v5"),
+    ("mve-ddpg", "InvertedPendulum-v5"), ("mve-sac --dynamics oracle --horizon 3", "InvertedPendulum-v5"),
+    ("sac", "HalfCheetah-v5"),
 ])
 def test_short_training_writes_a_complete_store(tmp_path, algo, env):
     out = tmp_path / "run.zarr"
-    res = _train(out, "--algo", algo, "--env", env, *SHORT, "--config", str(_config(tmp_path)))
+    res = _train(out, "--algo", *algo.split(), "--env", env, *SHORT, "--config", str(_config(tmp_path)))
     assert res.returncode == 0, res.stderr[-3000:]
     tree = _check_store(out, 400)
     metrics = set(tree["train"].data_vars)
