@@ -64,9 +64,7 @@ def _add_gradient_error(kinds: argparse._SubParsersAction) -> None:
 def _run_gradient_error(args: argparse.Namespace) -> int:
     import json
 
-    from tqdm import tqdm
-
-    from engine.record import StoreError
+    from engine.cli.runner import run_with_bar
     from engine.studies.gradient_config import GradientErrorConfig
 
     try:
@@ -86,18 +84,12 @@ def _run_gradient_error(args: argparse.Namespace) -> int:
         return 2
     from engine.studies.gradient_error import run_study
 
-    bar = tqdm(total=cfg.seeds, unit="seed", desc="gradient error", dynamic_ncols=True)
-
-    def progress(done: int, total: int) -> None:
-        bar.n = done
+    def update(bar, call: tuple) -> None:  # noqa: ANN001 - call = (done, total)
+        bar.n = call[0]
         bar.refresh()
 
-    try:
-        out = run_study(cfg, Path(args.out), resume=args.resume, overwrite=args.overwrite, progress=progress)
-    except (StoreError, ValueError) as exc:
-        bar.close()
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    bar.close()
-    print(f"wrote {out}  (inspect: python -m engine validate {out}; zip: python -m engine pack {out})")
-    return 0
+    return run_with_bar(
+        cfg.seeds, "seed", "gradient error",
+        lambda progress: run_study(cfg, Path(args.out), resume=args.resume, overwrite=args.overwrite, progress=progress),
+        update,
+    )

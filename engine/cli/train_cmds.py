@@ -85,24 +85,17 @@ def run(args: argparse.Namespace) -> int:
     if not args.out:
         print("error: --out is required", file=sys.stderr)
         return 2
-    from tqdm import tqdm
-
-    from engine.record import StoreError
+    from engine.cli.runner import run_with_bar
     from engine.train.run import train
 
-    bar = tqdm(total=cfg.steps, unit="step", desc=f"{cfg.algo} {cfg.env_id}", dynamic_ncols=True)
-
-    def progress(step: int, last: dict[str, float]) -> None:
+    def update(bar, call: tuple) -> None:  # noqa: ANN001 - call = (env step, latest metrics)
+        step, last = call
         if step - bar.n >= 50 or step == cfg.steps:
             bar.update(step - bar.n)
             bar.set_postfix({k: f"{v:.3g}" for k, v in last.items()}, refresh=False)
 
-    try:
-        out = train(cfg, Path(args.out), resume=args.resume, overwrite=args.overwrite, progress=progress)
-    except (StoreError, ValueError) as exc:
-        bar.close()
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    bar.close()
-    print(f"wrote {out}  (python -m engine validate {out})")
-    return 0
+    return run_with_bar(
+        cfg.steps, "step", f"{cfg.algo} {cfg.env_id}",
+        lambda progress: train(cfg, Path(args.out), resume=args.resume, overwrite=args.overwrite, progress=progress),
+        update,
+    )
