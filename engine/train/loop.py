@@ -51,7 +51,7 @@ class Trainer:
         if cfg.uses_model or cfg.record_model:
             name = "oracle" if (cfg.uses_model and cfg.dynamics == "oracle") else cfg.model
             self.model = make_dynamics(name, obs_space, act_space, cfg.env_id, _model_config(name, cfg))
-        targets = critic_targets(cfg, self.model) if cfg.uses_model else None
+        targets = critic_targets(cfg, self.model, lambda: self.state.model_fit_step > 0) if cfg.uses_model else None
         self.agent: Agent = make_agent(cfg.agent_name, obs_space, act_space, _agent_config(cfg), targets, seed=cfg.seed)
         self.replay = Replay.empty(cfg.steps, obs_space.shape[0], act_space.shape[0], sim_dim)
         self.rng = np.random.default_rng(cfg.seed)

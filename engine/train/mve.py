@@ -14,7 +14,8 @@ its H-step target. H = 0 is the ordinary 1-step target.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import torch
@@ -37,13 +38,16 @@ class MVETargets:
     imagination: Imagination
     horizon: int
     tdk: bool = True
+    ready: Callable[[], bool] = field(default=lambda: True)
+    """Whether the model can be used yet; until then targets are 1-step (an unfitted model's
+    imagined rewards would only add noise)."""
 
     def __call__(self, batch: Batch, agent: TargetSource) -> CriticData:
         with torch.no_grad():
-            return self._targets(batch, agent)
+            return self._targets(batch, agent, self.horizon if self.ready() else 0)
 
-    def _targets(self, batch: Batch, agent: TargetSource) -> CriticData:
-        gamma, H = agent.gamma, self.horizon
+    def _targets(self, batch: Batch, agent: TargetSource, H: int) -> CriticData:
+        gamma = agent.gamma
         state = ModelState(batch.next_obs, batch.sim_state)
         alive = 1.0 - batch.terminated  # (batch,) whether s_0 is not terminal
         obs, acts, rewards, bonuses, alives = [], [], [], [], [alive]

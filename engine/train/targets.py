@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from engine.envs.factory import make_env
 from engine.models.dynamics_base import Dynamics
 from engine.models.imagination import ModelImagination
 from engine.models.known import known_functions
 from engine.train.config import TrainConfig
-from engine.train.mve import Imagination, MVETargets
+from engine.train.mve import MVETargets
 
 
 class _OracleImagination:
@@ -20,12 +22,12 @@ class _OracleImagination:
         return self.oracle.step_with_reward(state, action)
 
 
-def critic_targets(cfg: TrainConfig, model: Dynamics) -> MVETargets:
-    """MVE targets with the preset's horizon and TD-k choice."""
+def critic_targets(cfg: TrainConfig, model: Dynamics, ready: Callable[[], bool] = lambda: True) -> MVETargets:
+    """MVE targets with the preset's horizon and TD-k choice; `ready` says whether a learned
+    model has been fitted (the oracle is always ready)."""
     if cfg.dynamics == "oracle":
-        imagination: Imagination = _OracleImagination(model)
-    else:
-        env = make_env(cfg.env_id, cfg.fully_observable)  # known functions read its parameters
-        imagination = ModelImagination.with_known(model, known_functions(cfg.env_id, env=env))
-        env.close()
-    return MVETargets(imagination, cfg.horizon, cfg.tdk)
+        return MVETargets(_OracleImagination(model), cfg.horizon, cfg.tdk)
+    env = make_env(cfg.env_id, cfg.fully_observable)  # known functions read its parameters
+    imagination = ModelImagination.with_known(model, known_functions(cfg.env_id, env=env))
+    env.close()
+    return MVETargets(imagination, cfg.horizon, cfg.tdk, ready)

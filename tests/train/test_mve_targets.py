@@ -99,3 +99,12 @@ def test_terminal_real_transition_does_not_bootstrap_and_drops_imagined_pairs():
     out = MVETargets(_LinearWorld(), horizon=2, tdk=True)(b, agent)
     assert np.isclose(float(out.target[0]), float(b.reward[0]))
     assert len(out.target) == 2 + 2  # only the live sample's imagined pairs
+
+
+def test_targets_stay_one_step_until_the_model_is_ready():
+    b, agent = _batch(), _Agent()
+    fitted = []
+    mve = MVETargets(_LinearWorld(), horizon=3, tdk=True, ready=lambda: bool(fitted))
+    torch.testing.assert_close(mve(b, agent).target, one_step_targets(b, agent).target)
+    fitted.append(True)
+    assert len(mve(b, agent).target) == 4 * len(b.reward)
