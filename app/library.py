@@ -125,3 +125,10 @@ def library_row(entry: RunEntry) -> dict[str, object]:
         return {**row, **invalid, "error": f"Could not summarise the store: {exc}"}
     return {**row, "status": s.status, "kind": s.kind, "env": s.env_id, "algorithm": s.algorithm,
             "seed": s.seed, "groups": groups_text(s.groups), "error": ""}
+
+
+def run_names(entries: list[RunEntry]) -> dict[str, str]:
+    """Run key -> a short unique name for legends and headers: the stem (`sac_s0` for
+    `sac_s0.zarr.zip`), or the full label where two chosen runs share a stem."""
+    stems = [e.stem for e in entries]
+    return {e.key: e.stem if stems.count(e.stem) == 1 else e.label for e in entries}

@@ -13,6 +13,9 @@ st.set_page_config(page_title="mbrl-workbench", page_icon=":material/insights:",
 
 PAGES = [
     st.Page("views/home.py", title="Runs library", icon=":material/folder_open:", default=True),
+    st.Page("views/learning_curves.py", title="Learning curves", icon=":material/trending_up:"),
+    st.Page("views/model_error.py", title="Open-loop model error", icon=":material/timeline:"),
+    st.Page("views/q_accuracy.py", title="Q accuracy", icon=":material/scatter_plot:"),
     st.Page("views/gradient_error.py", title="Gradient error", icon=":material/show_chart:"),
 ]
 

@@ -72,3 +72,37 @@ def plain_group(path: Path) -> xr.Dataset:
     store = zarr.storage.ZipStore(path, mode="r") if path.is_file() else str(path)
     tree = xr.open_datatree(store, engine="zarr")
     return tree["gradient_error"].to_dataset().load()
+
+
+LEARNING_PAGE = "views/learning_curves.py"
+MODEL_ERROR_PAGE = "views/model_error.py"
+Q_PAGE = "views/q_accuracy.py"
+
+
+def page(path: str) -> AppTest:
+    """The app switched to the page script `path` (e.g. `views/q_accuracy.py`)."""
+    at = app()
+    at.switch_page(path).run()
+    return at
+
+
+def floats(value: Any) -> np.ndarray:
+    """A plotly array as floats (JSON nulls, i.e. NaN, become NaN)."""
+    arr = plotly_array(value)
+    if arr.dtype == object:
+        arr = np.array([[np.nan if v is None else v for v in row] for row in arr]
+                       if arr.ndim == 2 else [np.nan if v is None else v for v in arr], dtype=float)
+    return arr.astype(float)
+
+
+def by_meta(traces: list[dict[str, Any]], meta: str) -> dict[str, Any]:
+    """The one trace whose `meta` is `meta`."""
+    found = [t for t in traces if t.get("meta") == meta]
+    assert len(found) == 1, (meta, [t.get("meta") for t in traces])
+    return found[0]
+
+
+def plain_tree(path: Path) -> xr.DataTree:
+    """A complete store opened with plain xarray (not through engine.record), loaded."""
+    store = zarr.storage.ZipStore(path, mode="r") if path.is_file() else str(path)
+    return xr.open_datatree(store, engine="zarr").load()

@@ -1,8 +1,11 @@
-"""Fixtures for the app tests: the bundled store, a small store made by the engine's CLI, and a
-synthetic store for the pure-function tests."""
+"""Fixtures for the app tests: the bundled store, small stores made by the engine's CLI (a
+gradient_error study, and three short training runs), and a synthetic store for the
+pure-function tests."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -64,3 +67,53 @@ def small_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def small_zip_bytes(small_zip: Path) -> bytes:
     """The CLI-made store's bytes."""
     return small_zip.read_bytes()
+
+
+TRAINING_CONFIG = {
+    "model_error_horizon": 8, "model_error_starts": 12, "holdout_block": 16, "holdout_fraction": 0.25,
+    "model_fit_interval": 150, "commit_interval": 100, "eval_episodes": 2, "eval_max_steps": 200,
+    "critic_samples": 64, "log_interval": 20,
+    "agent": {"hidden": 32, "batch_size": 32}, "model_config": {"hidden": 32, "layers": 2},
+}
+TRAINING_ARGS = ["--env", "InvertedPendulum-v5", "--steps", "300", "--start-steps", "100",
+                 "--model-start-steps", "150", "--snapshot-interval", "100"]
+TRAINING_RUNS = {  # name -> extra CLI args; the two sac runs differ only in their seed
+    "sac_s0.zarr": ["--algo", "sac", "--seed", "0"],
+    "sac_s1.zarr": ["--algo", "sac", "--seed", "1"],
+    "ddpg.zarr": ["--algo", "ddpg", "--seed", "0"],
+}
+
+
+@pytest.fixture(scope="session")
+def training_stores(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with three short training runs made by `python -m engine train` (~30 s, run
+    side by side): `sac_s0.zarr` and `sac_s1.zarr` (one config, two seeds) and `ddpg.zarr.zip`
+    (packed). Snapshots at 100, 200, 300 env steps; the first has no fitted model."""
+    root = tmp_path_factory.mktemp("training")
+    work, out = root / "work", root / "runs"
+    work.mkdir()
+    out.mkdir()
+    cfg = work / "cfg.json"
+    cfg.write_text(json.dumps(TRAINING_CONFIG))
+    procs = {
+        name: subprocess.Popen(
+            [sys.executable, "-m", "engine", "train", *TRAINING_ARGS, *args, "--config", str(cfg),
+             "--out", str((out if name.startswith("sac") else work) / name)],
+            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )
+        for name, args in TRAINING_RUNS.items()
+    }
+    for name, proc in procs.items():
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, f"{name}: {err[-2000:]}"
+    pack(work / "ddpg.zarr", out / "ddpg.zarr.zip")
+    for ckpt in out.glob("*.ckpt"):  # checkpoints of the runs: not stores, not needed
+        shutil.rmtree(ckpt)
+    return out
+
+
+@pytest.fixture
+def training_datasets(monkeypatch: pytest.MonkeyPatch, training_stores: Path) -> Path:
+    """The app's bundled-stores folder pointed at the training runs."""
+    monkeypatch.setenv(DATASETS_ENV, str(training_stores))
+    return training_stores
