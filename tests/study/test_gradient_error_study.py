@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -56,27 +53,12 @@ def test_cli_writes_a_valid_store_that_recomputes(tmp_path):
     assert true_err[-1] < true_err[0]
 
 
-def test_killed_study_resumes_to_the_same_numbers(tmp_path):
+def test_killed_study_resumes_to_the_same_numbers(tmp_path, kill_after_commit):
     args = ["--seeds", "4", "--horizons", "5", "--data-size", "120", "--model", "linear", "--critic", "mlp"]
     ref = tmp_path / "ref.zarr"
     assert _study(ref, *args).returncode == 0
     out = tmp_path / "killed.zarr"
-    cmd = [sys.executable, "-m", "engine", "study", "gradient-error", "--out", str(out), *args]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    committed = 0
-    while time.time() < deadline and proc.poll() is None:  # kill after the first seed is committed
-        zarr_json = out / "zarr.json"
-        if zarr_json.exists():
-            try:
-                committed = json.loads(zarr_json.read_text())["attributes"]["committed"].get("gradient_error", 0)
-            except (json.JSONDecodeError, KeyError):
-                committed = 0
-            if committed >= 1:
-                break
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_after_commit(["study", "gradient-error", "--out", str(out), *args], out, "gradient_error", 1)
     partial = open_run(out)
     assert partial.attrs["status"] == "running"
     n = partial["gradient_error"].sizes["seed"]

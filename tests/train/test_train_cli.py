@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -108,25 +106,12 @@ def test_stored_open_loop_errors_recompute_from_the_saved_model(tmp_path):
         np.testing.assert_allclose(err_n, me["error_normalized"].values[split], rtol=1e-5, equal_nan=True)
 
 
-def test_killed_training_resumes_without_gap_or_duplicate(tmp_path):
+def test_killed_training_resumes_without_gap_or_duplicate(tmp_path, kill_after_commit):
     out = tmp_path / "run.zarr"
     cfg = _config(tmp_path)
     args = ["--algo", "sac", "--env", "InvertedPendulum-v5", "--steps", "700", "--start-steps", "100",
             "--model-start-steps", "100", "--snapshot-interval", "200", "--config", str(cfg)]
-    proc = subprocess.Popen([sys.executable, "-m", "engine", "train", "--out", str(out), *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 400
-    while time.time() < deadline and proc.poll() is None:
-        meta = out / "zarr.json"
-        try:
-            n = json.loads(meta.read_text())["attributes"]["committed"].get("replay", 0) if meta.exists() else 0
-        except (json.JSONDecodeError, KeyError):
-            n = 0
-        if n >= 300:
-            break
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_after_commit(["train", "--out", str(out), *args], out, "replay", 300)
     partial = open_run(out)
     n_partial = partial["replay"].sizes["step"]
     assert 300 <= n_partial < 700 and partial.attrs["status"] == "running"

@@ -1,0 +1,37 @@
+"""Fixtures shared by every test folder."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+
+def _committed(store: Path, group: str) -> int:
+    """Committed length of `group` from the store's root metadata (0 while unreadable)."""
+    try:
+        return int(json.loads((store / "zarr.json").read_text())["attributes"]["committed"].get(group, 0))
+    except (OSError, json.JSONDecodeError, KeyError):
+        return 0
+
+
+@pytest.fixture
+def kill_after_commit() -> Callable[..., None]:
+    """Run `python -m engine ARGS` and SIGKILL it once `group` of `store` has `n` committed records."""
+
+    def run(args: list[str], store: Path, group: str, n: int, timeout: float = 400) -> None:
+        proc = subprocess.Popen([sys.executable, "-m", "engine", *args],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + timeout
+        while time.time() < deadline and proc.poll() is None and _committed(store, group) < n:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+    return run
