@@ -11,7 +11,7 @@ from typing import Any
 #: CLI flag -> TrainConfig field, for the flags that override a config file
 FLAGS = {
     "algo": "algo", "env": "env_id", "steps": "steps", "seed": "seed", "horizon": "horizon",
-    "dynamics": "dynamics", "model": "model", "snapshot_interval": "snapshot_interval",
+    "dynamics": "dynamics", "model": "model", "reward": "reward", "snapshot_interval": "snapshot_interval",
     "start_steps": "start_steps", "model_start_steps": "model_start_steps",
     "updates_per_step": "updates_per_step",
 }
@@ -36,6 +36,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--horizon", type=int, help="MVE model horizon H (mve-* presets)")
     p.add_argument("--dynamics", choices=("learned", "oracle"), help="model for MVE targets")
     p.add_argument("--model", choices=("mlp", "ensemble", "gru"), help="learned dynamics class")
+    p.add_argument("--reward", choices=("known", "learned"),
+                   help="imagined rewards/terminations: the env's functions or learned models")
     p.add_argument("--no-tdk", action="store_true", help="MVE without the TD-k trick (naive)")
     p.add_argument("--snapshot-interval", type=int, help="env steps between snapshots")
     p.add_argument("--start-steps", type=int, help="random-action steps before learning")

@@ -44,6 +44,10 @@ class TrainConfig:
     """"learned" (fit a model, class `model`) or "oracle" (restore and step the true simulator)."""
     model: str = "mlp"
     """Learned dynamics class: mlp, ensemble or gru (also used for Study 1 on every preset)."""
+    reward: str = "known"
+    """Rewards and terminations of imagined steps with a learned model: "known" (the env's own
+    functions, engine/models/known.py) or "learned" (SVG eqs. 12-13 models fitted with the
+    dynamics; needed for envs without known functions)."""
     record_model: bool = True
     """Fit a model and record Study 1 open-loop errors even for presets that do not use one."""
     start_steps: int = 10_000
@@ -87,6 +91,8 @@ class TrainConfig:
             raise ValueError(f"unknown algo {self.algo!r}; choose one of {sorted(PRESETS)}")
         if self.dynamics not in ("learned", "oracle"):
             raise ValueError("dynamics must be 'learned' or 'oracle'")
+        if self.reward not in ("known", "learned"):
+            raise ValueError("reward must be 'known' or 'learned'")
         if self.model not in ("mlp", "ensemble", "gru"):
             raise ValueError("model must be mlp, ensemble or gru")
         if self.steps < 1 or self.snapshot_interval < 1 or self.commit_interval < 1:

@@ -51,7 +51,9 @@ class Trainer:
         if cfg.uses_model or cfg.record_model:
             name = "oracle" if (cfg.uses_model and cfg.dynamics == "oracle") else cfg.model
             self.model = make_dynamics(name, obs_space, act_space, cfg.env_id, _model_config(name, cfg))
-        targets = critic_targets(cfg, self.model, lambda: self.state.model_fit_step > 0) if cfg.uses_model else None
+        self.learned: dict[str, torch.nn.Module] = {}  # learned reward/termination models, if any
+        ready = lambda: self.state.model_fit_step > 0  # noqa: E731
+        targets = critic_targets(cfg, self.model, ready, self.learned) if cfg.uses_model else None
         self.agent: Agent = make_agent(cfg.agent_name, obs_space, act_space, _agent_config(cfg), targets, seed=cfg.seed)
         self.replay = Replay.empty(cfg.steps, obs_space.shape[0], act_space.shape[0], sim_dim)
         self.rng = np.random.default_rng(cfg.seed)
@@ -67,7 +69,7 @@ class Trainer:
     def restore(self, ckpt: Path, replay_fields: dict[str, np.ndarray]) -> None:
         """Continue from a checkpoint; `replay_fields` are the store's replay rows after the
         store was rolled back to that checkpoint."""
-        self.state, obs, sim = checkpoint.load(ckpt, self.agent, self.model, self.rng)
+        self.state, obs, sim = checkpoint.load(ckpt, self.agent, self.model, self.rng, self.learned)
         self.replay.load(replay_fields)
         if self.model is not None and self.state.model_fit_step and not hasattr(self.model, "state_dict"):
             self._fit_model()  # models without saved weights are refitted on the same data
@@ -157,7 +159,10 @@ class Trainer:
             self._metrics.clear()
 
     def _fit_model(self) -> None:
-        metrics = self.model.fit(self.replay.model_data())
+        data = self.replay.model_data()
+        metrics = self.model.fit(data)
+        for name, extra in self.learned.items():
+            metrics.update({f"{name}_{k}": v for k, v in extra.fit(data).items()})
         self.state.model_fit_step = self.state.env_step
         self.state.last.update({f"model_{k}": v for k, v in metrics.items() if "loss" in k})
 
@@ -193,7 +198,7 @@ class Trainer:
             self.rec.replay({"step": np.arange(stored, self.replay.size), **rows})
         self.writer.commit()
         ckpt = checkpoint.save(self.writer.path, self.state, self.writer.committed, self.agent, self.model, self.rng,
-                               self.obs, self.get_sim() if self.state.episode_step else None)
+                               self.obs, self.get_sim() if self.state.episode_step else None, self.learned)
         checkpoint.prune(self.writer.path, keep=ckpt)
 
 

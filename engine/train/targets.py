@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from engine.envs.factory import make_env
+from torch import nn
+
 from engine.models.dynamics_base import Dynamics
+from engine.models.extras import RewardModel, TerminationModel
 from engine.models.imagination import ModelImagination
 from engine.models.known import known_functions
 from engine.train.config import TrainConfig
@@ -22,12 +25,28 @@ class _OracleImagination:
         return self.oracle.step_with_reward(state, action)
 
 
-def critic_targets(cfg: TrainConfig, model: Dynamics, ready: Callable[[], bool] = lambda: True) -> MVETargets:
+def critic_targets(
+    cfg: TrainConfig, model: Dynamics, ready: Callable[[], bool] = lambda: True,
+    learned: dict[str, nn.Module] | None = None,
+) -> MVETargets:
     """MVE targets with the preset's horizon and TD-k choice; `ready` says whether a learned
-    model has been fitted (the oracle is always ready)."""
+    model has been fitted (the oracle is always ready). With `cfg.reward == "learned"` the
+    reward and termination models are created into `learned` (the caller fits and saves them)."""
     if cfg.dynamics == "oracle":
         return MVETargets(_OracleImagination(model), cfg.horizon, cfg.tdk)
     env = make_env(cfg.env_id, cfg.fully_observable)  # known functions read its parameters
-    imagination = ModelImagination.with_known(model, known_functions(cfg.env_id, env=env))
-    env.close()
+    try:
+        if cfg.reward == "known":
+            imagination = ModelImagination.with_known(model, known_functions(cfg.env_id, env=env))
+        else:
+            obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+            reward, done = RewardModel(obs_dim, act_dim), TerminationModel(obs_dim, act_dim)
+            if learned is not None:
+                learned.update(reward_model=reward, termination_model=done)
+            # the termination probability weighs the continuation (an expected, soft end)
+            imagination = ModelImagination(model, reward, done)
+    except KeyError as exc:
+        raise ValueError(f"{exc.args[0]}; use reward: learned in the config") from None
+    finally:
+        env.close()
     return MVETargets(imagination, cfg.horizon, cfg.tdk, ready)

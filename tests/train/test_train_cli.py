@@ -70,7 +70,7 @@ ORACLE = {"agent": {"batch_size": 32}}  # MVE appendix A: batch 32 with the orac
 
 @pytest.mark.parametrize(("algo", "env", "extra"), [
     ("sac", "InvertedPendulum-v5", {}), ("ddpg", "InvertedPendulum-v5", {}), ("naf", "InvertedPendulum-v5", {}),
-    ("mve-ddpg", "InvertedPendulum-v5", {}), ("mve-sac --dynamics oracle --horizon 3", "InvertedPendulum-v5", ORACLE),
+    ("mve-ddpg", "InvertedPendulum-v5", {}), ("mve-ddpg --reward learned", "InvertedPendulum-v5", {}), ("mve-sac --dynamics oracle --horizon 3", "InvertedPendulum-v5", ORACLE),
     ("sac", "HalfCheetah-v5", {}),
 ])
 def test_short_training_writes_a_complete_store(tmp_path, algo, env, extra):
@@ -80,6 +80,10 @@ def test_short_training_writes_a_complete_store(tmp_path, algo, env, extra):
     tree = _check_store(out, 400)
     metrics = set(tree["train"].data_vars)
     assert "critic_loss" in metrics and tree["train"].sizes["update"] > 0
+    if "learned" in algo:  # imagined rewards from fitted SVG-style models: they were fitted
+        assert json.loads(tree.attrs["config"])["reward"] == "learned"
+        ckpt = torch.load(checkpoint.latest(out, 400), weights_only=True)
+        assert set(ckpt["learned"]) == {"reward_model", "termination_model"}
     if env.startswith("HalfCheetah"):  # fully observable: x position kept, sim state stored
         assert tree["replay"].sizes["obs_dim"] == 18 and tree["replay"].sizes["sim_dim"] == 27
 
