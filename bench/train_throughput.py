@@ -1,0 +1,489 @@
+"""Benchmark of training throughput: our SAC and DDPG against Stable-Baselines3, the recorder's
+overhead, and the SAC update against the FLOP limit of this CPU.
+
+Setting (both sides alike): HalfCheetah-v5 (the engine's env, x coordinate kept: 18-dim
+observations), actor and critics 2 x 256 ReLU, batch 256, `--start-steps` uniformly random
+steps, then 1 gradient update per env step, `--threads` torch threads. Throughput is env steps/s
+over a window of `--steps` learning steps, timed from inside the loops (our `progress`
+callback, an SB3 callback), so set-up, the random phase and the final evaluation are excluded.
+
+Ours runs through `engine.train.run.train` with recording as normal: commits (replay append +
+checkpoint) every 1000 steps and `train` rows every 100 updates fall inside the window at their
+default intervals; snapshots (evaluation, Study 2 critic samples, Study 1 model errors) and the
+Study 1 model fits come every 5000 steps, beyond the default window, so their cost is measured
+as pieces and amortised over their default interval instead (section 3 of the output).
+
+Prints, all from one run, every figure a median of `--repeats` interleaved measurements, each
+also per CPU second of this process (robust to the other workers' load, unlike wall time):
+  1. the matmul rate of this CPU (256x256 @ 256x256 loop) and, for one isolated SAC and DDPG
+     update, its time against its FLOP count at that rate ("x of FLOP limit");
+  2. env steps/s of ours and SB3 for SAC and DDPG, measured in turn (ours, SB3, ours, SB3, ...;
+     the order flips every repeat), the median of the paired ratios ours/SB3, and the share of
+     our step's CPU time spent in `Trainer._update`;
+  3. the recorder's overhead: (a) ours SAC with recording on vs off inside the window (off =
+     the loop's commit, snapshot, model-fit and train-row methods patched to no-ops in this
+     process only, `record_model=False`), as a paired A/B and, less noisy, from the update's
+     share of step time on and off (the update costs the same); (b) the pieces (snapshot, model
+     refit, commit, train row) timed on a Trainer fed random steps, amortised at the default
+     intervals as a percentage of the training time they interrupt.
+
+Goals (issue 3): ours >= 1.5x SB3, SAC update within 2x of the FLOP limit, recorder <= 3 %.
+
+Usage: python bench/train_throughput.py [--steps N] [--repeats R] [--threads T] [--quick]
+       python bench/train_throughput.py --only ours-sac --repeats 1   (e.g. under py-spy)
+       python bench/train_throughput.py --py-spy-report FILE          (bucket a py-spy raw profile)
+Needs the `bench` extra (pip install -e .[bench]) for the SB3 side. Reaches into the Trainer's
+private methods (_update, _commit, _snapshot, _fit_model, _collect_one): update this file if
+engine/train/loop.py renames them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.agents import make_agent
+from engine.envs.factory import make_env
+from engine.record import RunWriter
+from engine.train import loop as train_loop
+from engine.train.config import TrainConfig
+from engine.train.recorder import TrainRecorder
+from engine.train.replay import Replay
+from engine.train.run import train
+
+ENV_ID = "HalfCheetah-v5"
+HIDDEN, LAYERS, BATCH = 256, 2, 256
+WARM = 10  # learning steps skipped before the window opens (lazy optimiser state, first batches)
+KINDS = ("ours-sac", "sb3-sac", "ours-sac-off", "ours-ddpg", "sb3-ddpg")
+
+
+# -- 1. FLOPs and the matmul rate ---------------------------------------------------------------
+
+def _macs(sizes: list[int]) -> int:
+    """Multiply-accumulates per sample of a forward pass through Linear layers of `sizes`."""
+    return sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+
+
+def update_flops(algo: str, obs_dim: int, act_dim: int, batch: int = BATCH) -> float:
+    """FLOPs of the matmuls of one update (backward counted as 2x forward; elementwise ops,
+    Adam and Polyak, which are memory-bound and O(params), not counted).
+
+    SAC: target (actor + 2 target critics, forward) + critic loss (2 critics, fwd + bwd) + actor
+    loss (actor + 2 critics, fwd + bwd) + alpha loss (actor, forward) = 5 A + 14 C.
+    DDPG: target (actor' + critic', fwd) + critic (fwd + bwd) + actor loss (actor + critic,
+    fwd + bwd) = 4 A + 7 C.
+    """
+    hid = [HIDDEN] * LAYERS
+    critic = _macs([obs_dim + act_dim, *hid, 1])
+    if algo == "sac":
+        actor = _macs([obs_dim, *hid, 2 * act_dim])
+        macs = 5 * actor + 14 * critic
+    else:
+        actor = _macs([obs_dim, *hid, act_dim])
+        macs = 4 * actor + 7 * critic
+    return 2.0 * batch * macs
+
+
+Stamp = tuple[float, float]
+
+
+def stamp() -> Stamp:
+    """(wall seconds, CPU seconds of this process)."""
+    return time.perf_counter(), time.process_time()
+
+
+def rates(n: float, t0: Stamp, t1: Stamp) -> tuple[float, float]:
+    """`n` per wall second and per CPU second between two stamps."""
+    return n / (t1[0] - t0[0]), n / (t1[1] - t0[1])
+
+
+def matmul_rate(seconds: float = 0.5) -> tuple[float, float]:
+    """GFLOP/s (per wall second, per CPU second) of a 256x256 @ 256x256 float32 matmul loop at the
+    current torch thread count."""
+    a, b, out = torch.randn(256, 256), torch.randn(256, 256), torch.empty(256, 256)
+    for _ in range(20):
+        torch.mm(a, b, out=out)
+    n, t0 = 0, stamp()
+    while time.perf_counter() - t0[0] < seconds:
+        for _ in range(50):
+            torch.mm(a, b, out=out)
+        n += 50
+    return tuple(r / 1e9 for r in rates(2 * 256**3 * n, t0, stamp()))  # type: ignore[return-value]
+
+
+def isolated_updates(algo: str, n: int) -> tuple[float, float]:
+    """Median (wall, CPU) seconds of one `agent.update` on a fixed batch, the agent as the bench
+    trains it."""
+    env = make_env(ENV_ID)
+    cfg = train_loop._agent_config(TrainConfig(algo=algo, agent={"hidden": HIDDEN, "layers": LAYERS,
+                                                                  "batch_size": BATCH}))
+    agent = make_agent(algo, env.observation_space, env.action_space, cfg, None, seed=0)
+    rng = np.random.default_rng(0)
+    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    replay = Replay.empty(2000, obs_dim, act_dim, 0)
+    for _ in range(2000):
+        replay.add(obs=rng.normal(size=obs_dim), action=rng.uniform(-1, 1, act_dim), reward=rng.normal(),
+                   next_obs=rng.normal(size=obs_dim), terminated=False)
+    batch = replay.sample(BATCH, rng)
+    for _ in range(5):
+        agent.update(batch)
+    wall, cpu = [], []
+    for _ in range(n):
+        t0 = stamp()
+        agent.update(batch)
+        t1 = stamp()
+        wall.append(t1[0] - t0[0])
+        cpu.append(t1[1] - t0[1])
+    return statistics.median(wall), statistics.median(cpu)
+
+
+# -- 2. throughput ------------------------------------------------------------------------------
+
+def _window(args: argparse.Namespace) -> tuple[int, int]:
+    """(first, last) env step of the timed window: steps first+1 .. last are measured."""
+    first = args.start_steps + WARM
+    return first, first + args.steps
+
+
+@contextlib.contextmanager
+def recording_off() -> Iterator[None]:
+    """Patch the loop's recording methods to no-ops (in this process, for the `with` only)."""
+    patched = [(train_loop.Trainer, "_commit"), (train_loop.Trainer, "_snapshot"),
+               (train_loop.Trainer, "_fit_model"), (TrainRecorder, "train")]
+    saved = [getattr(cls, name) for cls, name in patched]
+    for cls, name in patched:
+        setattr(cls, name, lambda *a, **k: None)
+    try:
+        yield
+    finally:
+        for (cls, name), fn in zip(patched, saved, strict=True):
+            setattr(cls, name, fn)
+
+
+def run_ours(algo: str, args: argparse.Namespace, record: bool = True) -> tuple[float, float, float]:
+    """Env steps per wall second and per CPU second of our trainer over the window, and the share
+    of the CPU time spent in `Trainer._update` (replay sample + agent update + metrics)."""
+    first, last = _window(args)
+    cfg = TrainConfig(algo=algo, env_id=ENV_ID, steps=last + 1, seed=0, start_steps=args.start_steps,
+                      torch_threads=args.threads, record_model=record,
+                      agent={"hidden": HIDDEN, "layers": LAYERS, "batch_size": BATCH})
+    marks: dict[int, Stamp] = {}
+    in_update = [0.0]
+    update = train_loop.Trainer._update
+
+    def timed_update(self: train_loop.Trainer) -> None:
+        t0 = time.process_time()
+        update(self)
+        in_update[0] += time.process_time() - t0
+
+    def progress(step: int, _last: dict[str, float]) -> None:
+        if step == first:
+            in_update[0] = 0.0
+        if step in (first, last):
+            marks[step] = stamp()
+
+    train_loop.Trainer._update = timed_update
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            if record:
+                train(cfg, Path(tmp) / "run.zarr", progress=progress)
+            else:
+                with recording_off(), contextlib.suppress(ValueError):
+                    # nothing committed: closing refuses to mark the store complete, fine here
+                    train(cfg, Path(tmp) / "run.zarr", progress=progress)
+    finally:
+        train_loop.Trainer._update = update
+    wall, cpu = rates(last - first, marks[first], marks[last])
+    return wall, cpu, in_update[0] / (marks[last][1] - marks[first][1])
+
+
+def run_sb3(algo: str, args: argparse.Namespace) -> tuple[float, float, float]:
+    """Env steps per wall and CPU second of Stable-Baselines3 over the same window, with the same
+    env, networks, batch, learning start and thread count."""
+    from stable_baselines3 import DDPG, SAC
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.noise import NormalActionNoise
+
+    first, last = _window(args)
+
+    class Clock(BaseCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.marks: dict[int, Stamp] = {}
+
+        def _on_step(self) -> bool:
+            if self.num_timesteps in (first, last):
+                self.marks[self.num_timesteps] = stamp()
+            return True
+
+    torch.set_num_threads(args.threads)
+    env = make_env(ENV_ID)
+    common = {"buffer_size": last + 1, "batch_size": BATCH, "learning_starts": args.start_steps, "train_freq": 1,
+              "gradient_steps": 1, "policy_kwargs": {"net_arch": [HIDDEN] * LAYERS}, "seed": 0, "device": "cpu",
+              "verbose": 0}
+    if algo == "sac":
+        model = SAC("MlpPolicy", env, **common)
+    else:  # our DDPG's exploration: Gaussian noise of std 0.2 in unit-box units (HalfCheetah's box)
+        act_dim = env.action_space.shape[0]
+        noise = NormalActionNoise(np.zeros(act_dim), 0.2 * np.ones(act_dim))
+        model = DDPG("MlpPolicy", env, action_noise=noise, **common)
+    clock = Clock()
+    model.learn(total_timesteps=last + 1, callback=clock)
+    env.close()
+    return (*rates(last - first, clock.marks[first], clock.marks[last]), float("nan"))
+
+
+def measure(kind: str, args: argparse.Namespace) -> tuple[float, float, float]:
+    """(env steps per wall second, per CPU second, share of CPU in updates (ours only))."""
+    side, algo, *off = kind.split("-")
+    if side == "ours":
+        return run_ours(algo, args, record=not off)
+    return run_sb3(algo, args)
+
+
+# -- 3. recorder pieces outside the window -------------------------------------------------------
+
+def recorder_pieces(args: argparse.Namespace) -> dict[str, tuple[float, float]]:
+    """(wall, CPU) seconds of each recording piece on a Trainer fed uniformly random steps.
+
+    Collects `pieces` steps (committing every 1000 and writing a train row every 100 as the loop
+    does), snapshots, fits the Study 1 model, snapshots again (now with model errors), collects
+    as many again and refits (continuing from the fitted weights, as in a run).
+    """
+    n = args.pieces
+    cfg = TrainConfig(algo="sac", env_id=ENV_ID, steps=2 * n, seed=0, start_steps=2 * n, torch_threads=args.threads,
+                      agent={"hidden": HIDDEN, "layers": LAYERS, "batch_size": BATCH})
+    out: dict[str, list[tuple[float, float]]] = {"commit": [], "train_row": []}
+    fits: dict[str, float] = {}
+
+    def timed(fn, *a):  # noqa: ANN001, ANN202
+        t0 = stamp()
+        res = fn(*a)
+        t1 = stamp()
+        return (t1[0] - t0[0], t1[1] - t0[1]), res
+
+    with tempfile.TemporaryDirectory() as tmp:
+        writer = RunWriter.create(Path(tmp) / "pieces.zarr", kind="training", env_id=ENV_ID, algorithm="sac",
+                                  seed=0, config=cfg.full())
+        with writer:
+            tr = train_loop.Trainer(cfg, writer)
+            tr.obs, _ = tr.env.reset(seed=0)
+            metrics = dict.fromkeys(("critic_loss", "actor_loss", "alpha_loss", "alpha", "entropy", "target_entropy",
+                                     "q_mean"), 0.0)
+
+            def collect(k: int) -> None:
+                for _ in range(k):
+                    tr._collect_one()
+                    s = tr.state.env_step
+                    if s % cfg.log_interval == 0:
+                        out["train_row"].append(timed(tr.rec.train, s, s, metrics)[0])
+                    if s % cfg.commit_interval == 0:
+                        out["commit"].append(timed(tr._commit)[0])
+
+            collect(n)
+            snap, _ = timed(tr._snapshot)
+            fit, m1 = timed(tr.model.fit, tr.replay.model_data())
+            tr.state.model_fit_step = tr.state.env_step
+            snap_err, _ = timed(tr._snapshot)
+            collect(n)
+            refit, m2 = timed(tr.model.fit, tr.replay.model_data())
+            fits = {"fit_epochs": m1["epochs"], "refit_epochs": m2["epochs"]}
+
+    def med(v: list[tuple[float, float]]) -> tuple[float, float]:
+        if not v:  # fewer pieces than one interval
+            return float("nan"), float("nan")
+        return statistics.median(w for w, _ in v), statistics.median(c for _, c in v)
+
+    return {"snapshot": snap, "snapshot_model_err": snap_err, "fit": fit, "refit": refit,
+            "commit": med(out["commit"]), "train_row": med(out["train_row"]),
+            **{k: (v, v) for k, v in fits.items()}}
+
+
+# -- py-spy report ------------------------------------------------------------------------------
+
+BUCKETS = [  # first match wins, tested against the whole main-thread stack (py-spy 0.4 frame names)
+    ("snapshot / eval (not in the window)", ("Trainer._snapshot (",)),
+    ("commit: replay append + checkpoint", ("Trainer._commit (",)),
+    ("model fit (not in the window)", ("Trainer._fit_model (",)),
+    ("update: Polyak target update", ("polyak_update (",)),
+    ("update: Adam step", ("Adam.step (", "Optimizer.profile_hook_step")),
+    ("update: zero_grad", ("zero_grad (",)),
+    ("update: backward", ("Tensor.backward (",)),
+    ("update: target value (forward, no grad)", ("one_step_targets (",)),
+    ("update: metrics .item() and dict", ("@item-lines",)),
+    ("update: forward passes + losses", (".update (engine/agents/",)),
+    ("replay sample (gather + as_tensor)", ("Replay.sample (",)),
+    ("train row (recorder)", ("TrainRecorder.train (",)),
+    ("act: policy forward on 1 obs", (".act (engine/agents/",)),
+    ("env.step (MuJoCo + wrappers)", (".step (gymnasium/",)),
+    ("sim state get (2 per step)", ("get_sim_state (",)),
+    ("replay add", ("Replay.add (",)),
+    ("env.reset", (".reset (gymnasium/",)),
+    ("loop: rest of _collect_one", ("Trainer._collect_one (",)),
+    ("loop: rest of _update", ("Trainer._update (",)),
+    ("loop: rest of run", ("Trainer.run (",)),
+]
+
+
+def _item_frames() -> tuple[str, ...]:
+    """py-spy frame names of the lines of SAC/DDPG.update that build the metrics dict."""
+    import inspect
+
+    from engine.agents.ddpg import DDPG
+    from engine.agents.sac import SAC
+
+    out = []
+    for cls in (SAC, DDPG):
+        lines, first = inspect.getsourcelines(cls.update)
+        ret = next(i for i, line in enumerate(lines) if line.strip().startswith("return {"))
+        path = f"engine/agents/{cls.__module__.rsplit('.', 1)[1]}.py"
+        out += [f"{cls.__name__}.update ({path}:{first + i})" for i in range(ret, len(lines))]
+    return tuple(out)
+
+
+def py_spy_report(path: str) -> None:
+    """Bucket a `py-spy record --format raw` profile (collapsed stacks) of `--only ours-sac`:
+    main-thread samples inside Trainer.run, by what they were doing."""
+    items = _item_frames()
+    counts: Counter[str] = Counter()
+    in_loop = total = 0
+    for line in Path(path).read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not n.isdigit():
+            continue
+        total += int(n)
+        if "Trainer.run (" not in stack:
+            continue
+        in_loop += int(n)
+        for name, needles in BUCKETS:
+            if any((x in stack) if x != "@item-lines" else any(f in stack for f in items) for x in needles):
+                counts[name] += int(n)
+                break
+    print(f"{total} samples, {in_loop} in Trainer.run (the rest: imports, set-up, idle store threads)")
+    for name, n in counts.most_common():
+        print(f"  {name:42s} {n:7d}  {100 * n / max(in_loop, 1):5.1f} %")
+
+
+# -- main ---------------------------------------------------------------------------------------
+
+def _med(v: list[float]) -> float:
+    return statistics.median(v)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--steps", type=int, default=1000, help="learning steps in the timed window (default 1000)")
+    p.add_argument("--repeats", type=int, default=3, help="interleaved repeats of every measurement (default 3)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads, both sides (default 1, the engine's)")
+    p.add_argument("--start-steps", type=int, default=500, help="random steps before learning (default 500)")
+    p.add_argument("--pieces", type=int, default=5000,
+                   help="replay rows at the first Study 1 model fit in the recorder-pieces measurement (default "
+                        "5000, the default model_start_steps); the refit comes at twice as many")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run (about 1 minute): --steps 150 --repeats 1 --start-steps 200 --pieces 1000")
+    p.add_argument("--only", choices=KINDS, help="measure only this run, --repeats times (e.g. under a profiler)")
+    p.add_argument("--py-spy-report", metavar="FILE", help="print the cost buckets of a py-spy raw profile and exit")
+    args = p.parse_args()
+    if args.py_spy_report:
+        py_spy_report(args.py_spy_report)
+        return
+    if args.quick:
+        args.steps, args.repeats, args.start_steps, args.pieces = 150, 1, 200, 1000
+    warnings.filterwarnings("ignore")
+    torch.set_num_threads(args.threads)
+    first, last = _window(args)
+    print(f"{ENV_ID}, nets {LAYERS}x{HIDDEN}, batch {BATCH}, 1 update per env step, {args.start_steps} random "
+          f"steps, window = steps {first + 1}..{last} ({args.steps} learning steps), torch threads {args.threads}, "
+          f"{args.repeats} repeat(s); medians; 'CPU' figures count this process's CPU time, robust to other load")
+    if args.only:
+        for _ in range(args.repeats):
+            wall, cpu, _ = measure(args.only, args)
+            print(f"  {args.only}: {wall:.1f} env steps/s ({cpu:.1f} per CPU second)", flush=True)
+        return
+
+    env = make_env(ENV_ID)
+    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    flops = {algo: update_flops(algo, obs_dim, act_dim) for algo in ("sac", "ddpg")}
+    mm: list[tuple[float, float]] = []
+    upd: dict[str, list[tuple[float, float]]] = {"sac": [], "ddpg": []}
+    res: dict[str, list[tuple[float, float, float]]] = {k: [] for k in KINDS}
+    for r in range(args.repeats):  # everything interleaved; the run order flips every repeat
+        mm.append(matmul_rate())
+        for algo in upd:
+            upd[algo].append(isolated_updates(algo, 30 if args.quick else 100))
+        for kind in KINDS if r % 2 == 0 else KINDS[::-1]:
+            res[kind].append(measure(kind, args))
+            print(f"   [repeat {r + 1}] {kind:13s} {res[kind][-1][0]:6.1f} env steps/s "
+                  f"({res[kind][-1][1]:.1f} per CPU s)", flush=True)
+
+    # 1. FLOP limit: each update against the matmul rate of its own repeat, CPU time on both sides
+    print(f"1. matmul 256x256 @ 256x256: {_med([w for w, _ in mm]):.0f} GFLOP/s "
+          f"({_med([c for _, c in mm]):.0f} per CPU second; wall min {min(w for w, _ in mm):.0f}, "
+          f"max {max(w for w, _ in mm):.0f})")
+    for algo, pairs in upd.items():
+        x = _med([c / (flops[algo] / (rc * 1e9)) for (_, c), (_, rc) in zip(pairs, mm, strict=True)])
+        print(f"   one {algo.upper():4s} update: {1e3 * _med([w for w, _ in pairs]):5.1f} ms "
+              f"({1e3 * _med([c for _, c in pairs]):.1f} ms CPU); {flops[algo] / 1e6:.0f} MFLOP of matmuls -> "
+              f"FLOP limit {flops[algo] / _med([c for _, c in mm]) / 1e6:4.1f} ms CPU; x{x:.1f} of the limit "
+              f"{'(goal <= x2)' if algo == 'sac' else ''}")
+
+    # 2. throughput
+    print("2. env steps/s         ours     SB3   ours/SB3 wall   ours/SB3 CPU   (median of paired ratios; "
+          "goal >= 1.5)")
+    for algo in ("sac", "ddpg"):
+        o, s = res[f"ours-{algo}"], res[f"sb3-{algo}"]
+        rw = _med([a[0] / b[0] for a, b in zip(o, s, strict=True)])
+        rc = _med([a[1] / b[1] for a, b in zip(o, s, strict=True)])
+        print(f"   {algo.upper():18s} {_med([x[0] for x in o]):7.1f} {_med([x[0] for x in s]):7.1f}   x{rw:.2f}"
+              f"            x{rc:.2f}")
+    for algo in ("sac", "ddpg"):
+        o = res[f"ours-{algo}"]
+        step = _med([1 / c for _, c, _ in o])
+        share = _med([u for _, _, u in o])
+        print(f"   ours {algo.upper()} per env step: {1e3 * step:.1f} ms CPU = Trainer._update (replay sample + "
+              f"agent.update + metrics) {100 * share:.0f} % + the rest {100 * (1 - share):.0f} % (act, env step, "
+              "sim state, replay add, commit, loop)")
+
+    # 3. recorder
+    on, off = res["ours-sac"], res["ours-sac-off"]
+    aw = _med([b[0] / a[0] - 1 for a, b in zip(on, off, strict=True)])  # how much faster "off" runs
+    ac = _med([b[1] / a[1] - 1 for a, b in zip(on, off, strict=True)])
+    print("3. recorder overhead (goal <= 3 %)")
+    # the update costs the same on and off, so its share of a step's CPU time gives the ratio of
+    # step times free of the CPU-speed drift between runs: t_on / t_off = share_off / share_on
+    by_share = _med([x[2] for x in off]) / _med([x[2] for x in on]) - 1
+    print(f"   a. in the window, ours SAC on vs off: {_med([x[0] for x in on]):.1f} vs {_med([x[0] for x in off]):.1f} "
+          f"env steps/s -> {100 * aw:+.1f} % wall, {100 * ac:+.1f} % CPU (median of paired ratios; noisy); from "
+          f"the update's share of step CPU time ({100 * _med([x[2] for x in on]):.1f} % on, "
+          f"{100 * _med([x[2] for x in off]):.1f} % off): {100 * by_share:+.1f} %")
+    pc = recorder_pieces(args)
+    d = TrainConfig()
+    every = d.snapshot_interval  # = model_fit_interval by default
+    for i, label in ((0, "wall"), (1, "CPU")):
+        step = _med([1 / x[i] for x in on])
+        win = pc["commit"][i] / d.commit_interval + pc["train_row"][i] / d.log_interval
+        out = (pc["snapshot_model_err"][i] + pc["refit"][i]) / every
+        print(f"   b. pieces, {label:4s}: commit {1e3 * pc['commit'][i]:.0f} ms, train row {1e3 * pc['train_row'][i]:.2f} ms "
+              f"-> in-window {100 * win / step:.2f} %; snapshot {pc['snapshot'][i]:.2f} s "
+              f"({pc['snapshot_model_err'][i]:.2f} s with Study 1 errors), Study 1 model fit at {args.pieces} rows "
+              f"{pc['fit'][i]:.2f} s ({pc['fit_epochs'][0]:.0f} epochs), refit at {2 * args.pieces} rows "
+              f"{pc['refit'][i]:.2f} s ({pc['refit_epochs'][0]:.0f} epochs)")
+        print(f"      amortised at the defaults (snapshot + refit every {every} steps, commit every "
+              f"{d.commit_interval}, row every {d.log_interval}): {100 * (win + out) / step:.1f} % of training "
+              f"{label} time (snapshot + refit {100 * out / step:.1f} %); a refit costs "
+              f"{1e6 * pc['refit'][i] / pc['refit_epochs'][0] / (2 * args.pieces):.0f} us per replay row per epoch")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
