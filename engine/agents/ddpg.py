@@ -79,8 +79,8 @@ class DDPG:
             self.critic = mlp(obs_dim + act_dim, 1, cfg.hidden, cfg.layers, cfg.activation)
         self.actor_target = target_copy(self.actor)
         self.critic_target = target_copy(self.critic)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr, fused=True)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr, fused=True)
         self.generator = make_generator(seed)
         self.noise = ExplorationNoise(cfg.noise, cfg.noise_sigma, cfg.ou_theta, act_dim, self.generator)
         self.updates = 0
@@ -137,12 +137,16 @@ class DDPG:
         critic_loss.backward()
         self.critic_opt.step()
 
-        actor_loss = self.actor_loss(batch.obs)
-        self.actor_opt.zero_grad(set_to_none=True)
-        actor_loss.backward()
+        # the actor's gradient flows through the critic but must not fill its grads: freezing
+        # it skips that work
+        self.critic.requires_grad_(False)
+        try:
+            actor_loss = self.actor_loss(batch.obs)
+            self.actor_opt.zero_grad(set_to_none=True)
+            actor_loss.backward()
+        finally:
+            self.critic.requires_grad_(True)
         self.actor_opt.step()
-        # The actor's backward pass also fills the critic's grads; the critic's zero_grad at the
-        # next update discards them, so they never reach a critic step.
 
         polyak_update(self.actor_target, self.actor, self.config.tau)
         polyak_update(self.critic_target, self.critic, self.config.tau)

@@ -116,7 +116,7 @@ class NAF:
         with seeded(seed):
             self.net = NAFNetwork(obs_dim, self.scale.dim, cfg)
         self.net_target = target_copy(self.net)
-        self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, fused=True)
         self.generator = make_generator(seed)
         self.noise = ExplorationNoise(
             cfg.noise, cfg.noise_sigma, cfg.ou_theta, self.scale.dim, self.generator
