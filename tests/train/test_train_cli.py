@@ -24,7 +24,7 @@ SHORT = ["--steps", "400", "--start-steps", "100", "--model-start-steps", "100",
 
 
 def _config(tmp: Path, **extra) -> Path:
-    cfg = {"model_error_horizon": H, "model_error_starts": 12, "holdout_block": 16, "holdout_fraction": 0.25,
+    cfg = {"model_error_horizon": H, "model_error_starts": 12, "holdout_block": 16, "holdout_fraction": 0.5,
            "model_fit_interval": 150, "commit_interval": 100, "eval_episodes": 2, "eval_max_steps": 200,
            "critic_samples": 64, "log_interval": 20, **extra}
     path = tmp / "cfg.json"
@@ -55,13 +55,18 @@ def _check_store(out: Path, steps: int) -> dict:
     fitted = me["model_fit_step"].values > 0
     assert fitted.any()
     ep, term = replay["episode"].values, replay["terminated"].values
+    holdout_seen = 0
     for s in np.flatnonzero(fitted):
         ok = starts[s] >= 0
-        assert ok[0].any(), "no holdout start"
+        holdout_seen += int(ok[0].sum())
         assert np.isfinite(err[s][ok]).all()  # every horizon of every real start is filled
+        assert np.isnan(err[s][~ok]).all()  # padding stays padding
         for t in starts[s][ok]:  # no window crosses an episode end
             assert ep[t + H - 1] == ep[t] and not term[t : t + H - 1].any()
         assert replay["holdout"].values[starts[s][0][ok[0]]].all()
+    # short episodes of an untrained policy may leave a snapshot without a valid holdout
+    # window, but not the whole run
+    assert holdout_seen > 0, "no holdout start in any snapshot"
     return tree
 
 
