@@ -8,16 +8,49 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-#: preset -> (agent, uses a model in the critic target)
-PRESETS: dict[str, tuple[str, bool]] = {
-    "ddpg": ("ddpg", False),
-    "mve-ddpg": ("ddpg", True),
-    "sac": ("sac", False),
-    "mve-sac": ("sac", True),
-    "naf": ("naf", False),
+
+@dataclass(frozen=True)
+class Preset:
+    """What an algorithm preset composes: an agent, where a model is used, and its defaults."""
+
+    agent: str
+    """Agent name in engine.agents.AGENTS."""
+    critic_model: bool = False
+    """Critic targets expand through the model (MVE targets)."""
+    actor_model: bool = False
+    """The actor's loss is a pathwise H-step expansion through the model (engine/agents/svg.py;
+    SAC only; needs a differentiable, learned model)."""
+    model: str = "mlp"
+    """Default learned dynamics class."""
+    horizon: int = 10
+    """Default model horizon H (critic targets and/or actor)."""
+    agent_defaults: Mapping[str, Any] = field(default_factory=dict)
+    """Preset defaults of agent config fields (the run's `agent` overrides them)."""
+
+    def __post_init__(self) -> None:
+        if self.actor_model and self.agent != "sac":
+            raise ValueError("a model-based actor is implemented for SAC only")
+
+
+#: SAC-SVG eq. 14 target-entropy decay (app. A.2 searches H_init in {1, 0, -1, -2}, H_final in
+#: {H_init, -5, -1, ..., -64}, beta in {1, ..., 64} per task); our one choice for every task
+SVG_ENTROPY_DECAY = {"target_entropy": 0.0, "target_entropy_final": -2.0,
+                     "target_entropy_decay_steps": 100_000, "target_entropy_decay_power": 1.0}
+
+PRESETS: dict[str, Preset] = {
+    "ddpg": Preset("ddpg"),
+    "mve-ddpg": Preset("ddpg", critic_model=True),
+    "sac": Preset("sac"),
+    "mve-sac": Preset("sac", critic_model=True),
+    "naf": Preset("naf"),
+    # SAC-SVG(H) (Amos et al. 2021, Alg. 1): actor through a deterministic GRU, model-free critic
+    "sac-svg": Preset("sac", actor_model=True, model="gru", horizon=3, agent_defaults=SVG_ENTROPY_DECAY),
+    # MAAC (Clavera et al. 2020, Alg. 1): actor through the ensemble, critic with MVE targets
+    "maac": Preset("sac", critic_model=True, actor_model=True, model="ensemble", horizon=3),
 }
 
 
@@ -26,7 +59,7 @@ class TrainConfig:
     """Everything that determines a training run (saved in the store as JSON)."""
 
     algo: str = "sac"
-    """Preset: ddpg, mve-ddpg, sac, mve-sac, naf."""
+    """Preset: ddpg, mve-ddpg, sac, mve-sac, naf, sac-svg, maac (see PRESETS)."""
     env_id: str = "HalfCheetah-v5"
     """gymnasium environment id (Box observation and action spaces)."""
     steps: int = 100_000
@@ -36,14 +69,17 @@ class TrainConfig:
     fully_observable: bool = True
     """MuJoCo locomotion: keep the x coordinate in observations (MVE section 4; rewards then are
     functions of the observations)."""
-    horizon: int = 10
-    """MVE model horizon H (ignored by presets without a model; H = 0 is plain 1-step TD)."""
+    horizon: int | None = None
+    """Model horizon H of the critic targets (MVE) and/or the actor (SVG, MAAC); None is the
+    preset's default (10 for MVE, 3 for sac-svg and maac). Ignored by presets without a model;
+    H = 0 is plain 1-step TD / SAC's actor loss."""
     tdk: bool = True
     """MVE TD-k trick: train the critic on imagined states too (False = the naive variant)."""
     dynamics: str = "learned"
     """"learned" (fit a model, class `model`) or "oracle" (restore and step the true simulator)."""
-    model: str = "mlp"
-    """Learned dynamics class: mlp, ensemble or gru (also used for Study 1 on every preset)."""
+    model: str | None = None
+    """Learned dynamics class: mlp, ensemble or gru (also used for Study 1 on every preset);
+    None is the preset's default (gru for sac-svg, ensemble for maac, mlp otherwise)."""
     reward: str = "known"
     """Rewards and terminations of imagined steps with a learned model: "known" (the env's own
     functions, engine/models/known.py) or "learned" (SVG eqs. 12-13 models fitted with the
@@ -89,6 +125,11 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.algo not in PRESETS:
             raise ValueError(f"unknown algo {self.algo!r}; choose one of {sorted(PRESETS)}")
+        preset = PRESETS[self.algo]
+        if self.model is None:
+            object.__setattr__(self, "model", preset.model)
+        if self.horizon is None:
+            object.__setattr__(self, "horizon", preset.horizon)
         if self.dynamics not in ("learned", "oracle"):
             raise ValueError("dynamics must be 'learned' or 'oracle'")
         if self.reward not in ("known", "learned"):
@@ -99,16 +140,28 @@ class TrainConfig:
             raise ValueError("steps, snapshot_interval and commit_interval must be positive")
         if self.horizon < 0 or self.model_error_horizon < 1:
             raise ValueError("horizon must be >= 0 and model_error_horizon >= 1")
+        if preset.actor_model and self.dynamics == "oracle":
+            raise ValueError(f"algo {self.algo!r} backpropagates its actor loss through the model, and the "
+                             "oracle (the MuJoCo simulator) is not differentiable: use dynamics 'learned'")
 
     @property
     def agent_name(self) -> str:
         """Which agent the preset builds."""
-        return PRESETS[self.algo][0]
+        return PRESETS[self.algo].agent
 
     @property
     def uses_model(self) -> bool:
         """Whether the critic targets expand through a model (MVE presets with H > 0)."""
-        return PRESETS[self.algo][1] and self.horizon > 0
+        return PRESETS[self.algo].critic_model and self.horizon > 0
+
+    @property
+    def actor_uses_model(self) -> bool:
+        """Whether the actor loss expands through the model (sac-svg, maac with H > 0)."""
+        return PRESETS[self.algo].actor_model and self.horizon > 0
+
+    def agent_overrides(self) -> dict[str, Any]:
+        """Agent config fields that differ from the agent's defaults: the preset's, then `agent`."""
+        return {**PRESETS[self.algo].agent_defaults, **self.agent}
 
     def full(self) -> dict[str, Any]:
         """The config with the agent's and the model's configs expanded to every field (what the
@@ -117,7 +170,7 @@ class TrainConfig:
         from engine.models import model_config_class
 
         out = dataclasses.asdict(self)
-        out["agent"] = dataclasses.asdict(dataclasses.replace(AGENTS[self.agent_name][1](), **self.agent))
+        out["agent"] = dataclasses.asdict(dataclasses.replace(AGENTS[self.agent_name][1](), **self.agent_overrides()))
         model_cls = model_config_class(self.model)
         out["model_config"] = dataclasses.asdict(dataclasses.replace(model_cls(), **self.model_config))
         return json.loads(json.dumps(out, sort_keys=True))

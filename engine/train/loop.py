@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from engine.agents import make_agent
-from engine.agents.base import Agent
+from engine.agents.base import Agent, one_step_targets
+from engine.agents.svg import PathwiseSAC
 from engine.envs.factory import make_env, sim_state_fns
 from engine.models import make_dynamics
 from engine.models.dynamics_base import Dynamics
@@ -29,7 +30,7 @@ from engine.train.evaluate import evaluate
 from engine.train.open_loop import choose, open_loop_errors, valid_starts
 from engine.train.recorder import TrainRecorder
 from engine.train.replay import Replay
-from engine.train.targets import critic_targets
+from engine.train.targets import critic_targets, make_imagination
 
 Progress = Callable[[int, dict[str, float]], None]
 
@@ -48,13 +49,20 @@ class Trainer:
         torch.set_num_threads(cfg.torch_threads)
         torch.manual_seed(cfg.seed)
         self.model: Dynamics | None = None
-        if cfg.uses_model or cfg.record_model:
+        if cfg.uses_model or cfg.actor_uses_model or cfg.record_model:
             name = "oracle" if (cfg.uses_model and cfg.dynamics == "oracle") else cfg.model
             self.model = make_dynamics(name, obs_space, act_space, cfg.env_id, _model_config(name, cfg))
         self.learned: dict[str, torch.nn.Module] = {}  # learned reward/termination models, if any
         ready = lambda: self.state.model_fit_step > 0  # noqa: E731
-        targets = critic_targets(cfg, self.model, ready, self.learned) if cfg.uses_model else None
-        self.agent: Agent = make_agent(cfg.agent_name, obs_space, act_space, _agent_config(cfg), targets, seed=cfg.seed)
+        imagination = None
+        if cfg.actor_uses_model or (cfg.uses_model and cfg.dynamics != "oracle"):
+            imagination = make_imagination(cfg, self.model, self.learned)  # one, shared by critic and actor
+        targets = critic_targets(cfg, self.model, ready, self.learned, imagination) if cfg.uses_model else None
+        if cfg.actor_uses_model:  # SAC-SVG(H), MAAC: the actor loss expands through the model
+            self.agent: Agent = PathwiseSAC(obs_space, act_space, _agent_config(cfg), targets or one_step_targets,
+                                            seed=cfg.seed, imagination=imagination, horizon=cfg.horizon, ready=ready)
+        else:
+            self.agent = make_agent(cfg.agent_name, obs_space, act_space, _agent_config(cfg), targets, seed=cfg.seed)
         self.replay = Replay.empty(cfg.steps, obs_space.shape[0], act_space.shape[0], sim_dim)
         self.rng = np.random.default_rng(cfg.seed)
         self.state = checkpoint.Counters()
@@ -223,7 +231,8 @@ def _agent_config(cfg: TrainConfig):  # noqa: ANN202 - the preset's own config c
 
     _, config_cls = AGENTS[cfg.agent_name]
     base = config_cls()
-    return dataclasses.replace(base, **cfg.agent) if cfg.agent else base
+    overrides = cfg.agent_overrides()
+    return dataclasses.replace(base, **overrides) if overrides else base
 
 
 def _model_config(name: str, cfg: TrainConfig):  # noqa: ANN202

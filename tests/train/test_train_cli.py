@@ -71,12 +71,15 @@ def _check_store(out: Path, steps: int) -> dict:
 
 
 ORACLE = {"agent": {"batch_size": 32}}  # MVE appendix A: batch 32 with the oracle (it steps the simulator per sample)
+# pathwise actors backpropagate through H model steps: smaller networks keep the smoke runs short
+PATHWISE = {"agent": {"batch_size": 64, "hidden": 64}, "horizon": 2}
 
 
 @pytest.mark.parametrize(("algo", "env", "extra"), [
     ("sac", "InvertedPendulum-v5", {}), ("ddpg", "InvertedPendulum-v5", {}), ("naf", "InvertedPendulum-v5", {}),
     ("mve-ddpg", "InvertedPendulum-v5", {}), ("mve-ddpg --reward learned", "InvertedPendulum-v5", {}), ("mve-sac --dynamics oracle --horizon 3", "InvertedPendulum-v5", ORACLE),
-    ("sac", "HalfCheetah-v5", {}),
+    ("sac", "HalfCheetah-v5", {}), ("sac-svg", "InvertedPendulum-v5", PATHWISE),
+    ("maac", "InvertedPendulum-v5", {**PATHWISE, "model_config": {"members": 3, "elites": 2}}),
 ])
 def test_short_training_writes_a_complete_store(tmp_path, algo, env, extra):
     out = tmp_path / "run.zarr"
@@ -89,6 +92,10 @@ def test_short_training_writes_a_complete_store(tmp_path, algo, env, extra):
         assert json.loads(tree.attrs["config"])["reward"] == "learned"
         ckpt = torch.load(checkpoint.latest(out, 400), weights_only=True)
         assert set(ckpt["learned"]) == {"reward_model", "termination_model"}
+    if algo in ("sac-svg", "maac"):  # the preset's model class, and the actor trained through it
+        stored = json.loads(tree.attrs["config"])
+        assert stored["model"] == {"sac-svg": "gru", "maac": "ensemble"}[algo] and stored["horizon"] == 2
+        assert np.isfinite(tree["train"]["actor_loss"].values).all()
     if env.startswith("HalfCheetah"):  # fully observable: x position kept, sim state stored
         assert tree["replay"].sizes["obs_dim"] == 18 and tree["replay"].sizes["sim_dim"] == 27
 
@@ -136,3 +143,13 @@ def test_killed_training_resumes_without_gap_or_duplicate(tmp_path, kill_after_c
 def test_bad_config_gets_a_message(tmp_path):
     res = _train(tmp_path / "x.zarr", "--algo", "sac", "--config", str(_config(tmp_path, nonsense=1)))
     assert res.returncode == 2 and "nonsense" in res.stderr and "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize("algo", ["sac-svg", "maac"])
+def test_the_oracle_is_refused_for_a_model_based_actor(tmp_path, algo):
+    from engine.train.config import TrainConfig
+
+    with pytest.raises(ValueError, match="not differentiable"):
+        TrainConfig(algo=algo, dynamics="oracle")
+    res = _train(tmp_path / "x.zarr", "--algo", algo, "--dynamics", "oracle", "--env", "InvertedPendulum-v5")
+    assert res.returncode == 2 and "not differentiable" in res.stderr and "Traceback" not in res.stderr
