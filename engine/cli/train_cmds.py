@@ -33,8 +33,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, help="environment steps")
     p.add_argument("--seed", type=int)
     p.add_argument("--out", help="output store NAME.zarr (required unless --print-config)")
-    p.add_argument("--horizon", type=int, help="MVE model horizon H (mve-* presets)")
-    p.add_argument("--dynamics", choices=("learned", "oracle"), help="model for MVE targets")
+    p.add_argument("--horizon", type=int, help="model horizon H (critic targets of mve-*/maac, actor of sac-svg/maac)")
+    p.add_argument("--dynamics", choices=("learned", "oracle"), help="model for critic targets (oracle: MVE presets only; actors need a differentiable model)")
     p.add_argument("--model", choices=("mlp", "ensemble", "gru"), help="learned dynamics class")
     p.add_argument("--reward", choices=("known", "learned"),
                    help="imagined rewards/terminations: the env's functions or learned models")
