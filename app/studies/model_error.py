@@ -17,7 +17,7 @@ import numpy as np
 import xarray as xr
 
 from app.studies.spread import Band, reduce_seeds
-from app.studies.training import has_group
+from app.studies.training import group_dataset, has_group
 
 GROUP = "model_error"
 VARIABLES = {False: "error", True: "error_normalized"}
@@ -31,9 +31,7 @@ def available(tree: xr.DataTree) -> bool:
 
 def group(tree: xr.DataTree) -> xr.Dataset:
     """The run's `model_error` group; `ValueError` if it has none."""
-    if GROUP not in tree.children:
-        raise ValueError(f"this run has no {GROUP!r} group (kind {tree.attrs.get('kind')!r})")
-    return tree[GROUP].to_dataset()
+    return group_dataset(tree, GROUP)
 
 
 def start_counts(tree: xr.DataTree) -> xr.DataArray:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from app.studies.training import has_group
+from app.studies.training import group_dataset, has_group
 
 GROUP = "critic"
 QUANTITIES = ("return_true", "q_pred")
@@ -58,9 +58,7 @@ def available(tree: xr.DataTree) -> bool:
 
 def group(tree: xr.DataTree) -> xr.Dataset:
     """The run's `critic` group; `ValueError` if it has none."""
-    if GROUP not in tree.children:
-        raise ValueError(f"this run has no {GROUP!r} group (kind {tree.attrs.get('kind')!r})")
-    return tree[GROUP].to_dataset()
+    return group_dataset(tree, GROUP)
 
 
 def env_steps(tree: xr.DataTree) -> np.ndarray:

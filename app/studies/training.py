@@ -107,6 +107,13 @@ def run_attrs(tree: xr.DataTree, **extra: Any) -> dict[str, Any]:
     return {**{k: tree.attrs[k] for k in keys if k in tree.attrs}, **extra}
 
 
+def group_dataset(tree: xr.DataTree, group: str) -> xr.Dataset:
+    """The run's `group` as a Dataset; `ValueError` if it has none."""
+    if group not in tree.children:
+        raise ValueError(f"this run has no {group!r} group (kind {tree.attrs.get('kind')!r})")
+    return tree[group].to_dataset()
+
+
 def has_group(tree: xr.DataTree, group: str) -> bool:
     """Whether the run holds `group` with at least one committed record."""
     if group not in tree.children:
