@@ -140,13 +140,23 @@ def test_model_error_page(training_datasets: Path) -> None:
         np.testing.assert_allclose(floats(by_meta(chart_traces(at, 1), "holdout")["z"]),
                                    np.nanmean(errors_n[:, 0], axis=1).T, rtol=1e-6)
 
-    # the packed ddpg run renders too, and the CSV export offers a download
-    at.selectbox(key="me_run").set_value(_key(folder, "ddpg.zarr.zip")).run()
-    assert_clean(at)
+    # the CSV export offers a download
     at.selectbox(key="me_heat_format").set_value("csv").run()
     at.button(key="me_heat_prepare").click().run()
     assert_clean(at)
-    assert at.get("download_button")[0].proto.label.startswith("Download ddpg_model_error_heatmap.csv")
+    assert at.get("download_button")[0].proto.label.startswith("Download sac_s0_model_error_heatmap.csv")
+
+    # the packed ddpg run: drawn when it has a snapshot with a fitted model and a valid start
+    # (whether a 300-step run's episodes reach the horizon depends on the CPU's floating point),
+    # else the page says why instead of drawing empty axes
+    at.selectbox(key="me_run").set_value(_key(folder, "ddpg.zarr.zip")).run()
+    assert_clean(at)
+    assert not at.error
+    if np.isfinite(_expected_errors(plain_tree(folder / "ddpg.zarr.zip"))).any():
+        assert len(at.get("plotly_chart")) == 2
+    else:
+        assert not at.get("plotly_chart")
+        assert any("no snapshot with a fitted model and a valid start" in i.value for i in at.info)
 
 
 def _normalised(tree, snapshot: int, exclude: bool) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
