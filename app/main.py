@@ -16,6 +16,7 @@ PAGES = [
     st.Page("views/learning_curves.py", title="Learning curves", icon=":material/trending_up:"),
     st.Page("views/model_error.py", title="Open-loop model error", icon=":material/timeline:"),
     st.Page("views/q_accuracy.py", title="Q accuracy", icon=":material/scatter_plot:"),
+    st.Page("views/model_comparison.py", title="Model classes", icon=":material/compare_arrows:"),
     st.Page("views/gradient_error.py", title="Gradient error", icon=":material/show_chart:"),
 ]
 

@@ -30,3 +30,9 @@ def run_with_bar(total: int, unit: str, desc: str, work: Callable[[Any], Path],
         bar.close()
     print(f"wrote {out}  (inspect: python -m engine validate {out}; zip: python -m engine pack {out})")
     return 0
+
+
+def count_update(bar: Any, call: tuple) -> None:
+    """`update` for work whose progress calls are (done, total): the bar shows `done`."""
+    bar.n = call[0]
+    bar.refresh()

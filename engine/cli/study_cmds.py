@@ -13,6 +13,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     study = sub.add_parser("study", help="run a diagnostic study and write its store")
     kinds = study.add_subparsers(dest="study", required=True, metavar="STUDY")
     _add_gradient_error(kinds)
+    _add_model_comparison(kinds)
 
 
 def _field_help(cls: type, name: str) -> str:
@@ -64,7 +65,7 @@ def _add_gradient_error(kinds: argparse._SubParsersAction) -> None:
 def _run_gradient_error(args: argparse.Namespace) -> int:
     import json
 
-    from engine.cli.runner import run_with_bar
+    from engine.cli.runner import count_update, run_with_bar
     from engine.studies.gradient_config import GradientErrorConfig
 
     try:
@@ -84,12 +85,67 @@ def _run_gradient_error(args: argparse.Namespace) -> int:
         return 2
     from engine.studies.gradient_error import run_study
 
-    def update(bar, call: tuple) -> None:  # noqa: ANN001 - call = (done, total)
-        bar.n = call[0]
-        bar.refresh()
-
     return run_with_bar(
         cfg.seeds, "seed", "gradient error",
         lambda progress: run_study(cfg, Path(args.out), resume=args.resume, overwrite=args.overwrite, progress=progress),
-        update,
+        count_update,
+    )
+
+
+def _add_model_comparison(kinds: argparse._SubParsersAction) -> None:
+    from engine.studies.model_comparison import MODELS, ModelComparisonConfig
+
+    h = lambda name: _field_help(ModelComparisonConfig, name)  # noqa: E731
+    d = ModelComparisonConfig(buffer="")
+    p = kinds.add_parser(
+        "model-comparison",
+        help="model classes refitted in stages on a recorded replay buffer (Study 1b, SVG Fig. 3)",
+        description="Replay a training run's episodes in order; at each stage refit every model "
+        "class from scratch on the episodes so far (minus a holdout) and record the multi-step "
+        "MSE vs horizon on train, holdout and a fixed test split of the last episodes. Writes the "
+        "model_comparison group; one stage per commit, so --resume continues a killed study.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--buffer", required=True, metavar="RUN.zarr", help=h("buffer"))
+    p.add_argument("--out", help="output store (NAME.zarr directory); required unless --print-config")
+    p.add_argument("--models", default=",".join(d.models), help=f"comma-separated, some of {', '.join(MODELS)}")
+    p.add_argument("--stages", type=int, default=d.stages, help=h("stages"))
+    p.add_argument("--horizon", type=int, default=d.horizon, help=h("horizon"))
+    p.add_argument("--starts", type=int, default=d.starts, help=h("starts"))
+    p.add_argument("--test-fraction", type=float, default=d.test_fraction, help=h("test_fraction"))
+    p.add_argument("--holdout-fraction", type=float, default=d.holdout_fraction, help=h("holdout_fraction"))
+    p.add_argument("--model-config", default="{}", metavar="JSON", help=h("model_config"))
+    p.add_argument("--seed", type=int, default=d.seed, help=h("seed"))
+    p.add_argument("--resume", action="store_true", help="continue a killed study in --out")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing store at --out")
+    p.add_argument("--print-config", action="store_true", help="print the full config as JSON and exit")
+    p.set_defaults(func=_run_model_comparison)
+
+
+def _run_model_comparison(args: argparse.Namespace) -> int:
+    import json
+
+    from engine.cli.runner import count_update, run_with_bar
+    from engine.studies.model_comparison import ModelComparisonConfig, run_study
+
+    try:
+        cfg = ModelComparisonConfig(
+            buffer=args.buffer, models=tuple(m.strip() for m in args.models.split(",") if m.strip()),
+            stages=args.stages, horizon=args.horizon, starts=args.starts, test_fraction=args.test_fraction,
+            holdout_fraction=args.holdout_fraction, model_config=json.loads(args.model_config), seed=args.seed,
+        )
+    except (ValueError, TypeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.print_config:
+        print(json.dumps(dataclasses.asdict(cfg), indent=2))
+        return 0
+    if not args.out:
+        print("error: --out is required", file=sys.stderr)
+        return 2
+
+    return run_with_bar(
+        cfg.stages, "stage", "model comparison",
+        lambda progress: run_study(cfg, Path(args.out), resume=args.resume, overwrite=args.overwrite, progress=progress),
+        count_update,
     )

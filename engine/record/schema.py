@@ -230,6 +230,10 @@ GROUPS: dict[str, Group] = {
         },
         variables={
             "n_episodes": Var(("stage",), "int64", "1", "episodes used for fitting"),
+            "n_transitions": Var(("stage",), "int64", "1", "transitions used for fitting"),
+            "n_starts": Var(("stage", "split"), "int64", "1", "start states the MSE averages over"),
+            "fit_epochs": Var(("model", "stage"), "float64", "1", "epochs until early stopping",
+                              allow_nan=True),
             "mse": Var(
                 ("model", "stage", "split", "horizon"), "float32", "env^2",
                 "multi-step mean squared error", allow_nan=True,

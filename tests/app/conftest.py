@@ -117,3 +117,31 @@ def training_datasets(monkeypatch: pytest.MonkeyPatch, training_stores: Path) ->
     """The app's bundled-stores folder pointed at the training runs."""
     monkeypatch.setenv(DATASETS_ENV, str(training_stores))
     return training_stores
+
+
+MODEL_COMPARISON_ARGS = [
+    "--stages", "3", "--horizon", "4", "--starts", "64", "--model-config",
+    json.dumps({"mlp": {"hidden": 32, "layers": 2}, "ensemble": {"hidden": 32, "layers": 2, "members": 3, "elites": 2},
+                "gru": {"hidden": 32, "mlp_hidden": 32, "seq_len": 3}}),
+]
+
+
+@pytest.fixture(scope="session")
+def model_comparison_store(tmp_path_factory: pytest.TempPathFactory, training_stores: Path) -> Path:
+    """`python -m engine study model-comparison` on the sac_s1 training run (~15 s), alone in
+    its folder."""
+    out = tmp_path_factory.mktemp("model_comparison") / "mc.zarr"
+    done = subprocess.run(
+        [sys.executable, "-m", "engine", "study", "model-comparison", "--buffer",
+         str(training_stores / "sac_s1.zarr"), "--out", str(out), *MODEL_COMPARISON_ARGS],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return out
+
+
+@pytest.fixture
+def model_comparison_datasets(monkeypatch: pytest.MonkeyPatch, model_comparison_store: Path) -> Path:
+    """The app's bundled-stores folder pointed at the model_comparison store."""
+    monkeypatch.setenv(DATASETS_ENV, str(model_comparison_store.parent))
+    return model_comparison_store

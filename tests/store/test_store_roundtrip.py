@@ -118,7 +118,8 @@ def test_append_dim_in_second_position(tmp_path: Path) -> None:
                                             "split": ["train", "holdout", "test"],
                                             "horizon": np.arange(1, 6)})
     mse = np.arange(2 * 3 * 3 * 5, dtype=np.float32).reshape(2, 3, 3, 5) / 8  # (stage, model, ...)
-    m.append("model_comparison", stage=[0, 1], n_episodes=[3, 6], mse=mse)
+    m.append("model_comparison", stage=[0, 1], n_episodes=[3, 6], n_transitions=[60, 120],
+             n_starts=[[8, 2, 4], [8, 3, 4]], fit_epochs=[[5, 6, 7], [8, 9, 10]], mse=mse)
     m.close()
     for tree in (open_run(tmp_path / "gen.zarr"), _plain(tmp_path / "gen.zarr")):
         ds = tree["generalization"]
