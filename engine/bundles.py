@@ -1,0 +1,116 @@
+"""Recipes for the stores bundled in `datasets/`: which engine commands make each one.
+
+A recipe is data: `python -m engine` command lines with `{work}` (a scratch folder) and
+`{datasets}` (where packed stores go) placeholders, a full and a `--quick` variant, and the
+config files its `train` commands read. `python -m engine datasets build` runs them in order
+and packs the result; `datasets/manifest.json` records what was run, with which engine version
+and how long it took, so anyone can regenerate or check a bundled store.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+Command = tuple[str, ...]
+"""Arguments of `python -m engine` (placeholders `{work}`, `{datasets}`)."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to make one bundled store."""
+
+    name: str
+    """File stem: the store is `datasets/NAME.zarr.zip`."""
+    study: str
+    """Which study the store is for (shown in datasets/README.md and the manifest)."""
+    shows: str
+    """What its figure shows, in one sentence."""
+    commands: tuple[Command, ...]
+    """Full-budget commands, run in order."""
+    quick: tuple[Command, ...]
+    """Tiny commands with the same shape (seconds each), for tests of the pipeline."""
+    store: str
+    """The work store (relative to `{work}`) that is packed as the result."""
+    configs: dict[str, dict] = field(default_factory=dict)
+    """Files `{work}/KEY.json` written before the commands (train configs)."""
+    needs: tuple[str, ...] = ()
+    """Recipes whose packed stores the commands read (built first when missing)."""
+
+
+_OPEN_LOOP_CONFIG = {"model_error_horizon": 30, "model_error_starts": 64, "eval_episodes": 5,
+                     "critic_samples": 1000}
+_QUICK_TRAIN = ("--steps", "400", "--start-steps", "100", "--model-start-steps", "150",
+                "--snapshot-interval", "200")
+_QUICK_CONFIG = {"model_error_horizon": 8, "model_error_starts": 12, "holdout_block": 16,
+                 "model_fit_interval": 150, "commit_interval": 100, "eval_episodes": 2,
+                 "eval_max_steps": 200, "critic_samples": 64, "agent": {"hidden": 32, "batch_size": 32},
+                 "model_config": {"hidden": 32, "layers": 2}}
+_SMALL_MODELS = json.dumps({"mlp": {"hidden": 32, "layers": 2},
+                            "ensemble": {"hidden": 32, "layers": 2, "members": 3, "elites": 2},
+                            "gru": {"hidden": 32, "mlp_hidden": 32, "seq_len": 3}})
+
+RECIPES: dict[str, Recipe] = {r.name: r for r in (
+    Recipe(
+        name="gradient_error", study="4: policy-gradient error vs horizon (MAAC Fig. 3)",
+        shows="L1 gradient error vs H: falls with the true dynamics, has a minimum then a plateau "
+              "with the learned model",
+        commands=(("study", "gradient-error", "--out", "{work}/gradient_error.zarr"),),
+        quick=(("study", "gradient-error", "--seeds", "2", "--horizons", "5",
+                "--out", "{work}/gradient_error.zarr"),),
+        store="gradient_error.zarr",
+    ),
+    Recipe(
+        name="mve_ddpg_halfcheetah", study="1: open-loop model error vs horizon (MVE Fig. 1)",
+        shows="MVE-DDPG with learned dynamics on fully observable HalfCheetah-v5: error grows "
+              "with the horizon, test starts above holdout",
+        commands=(("train", "--algo", "mve-ddpg", "--env", "HalfCheetah-v5", "--steps", "15000",
+                   "--start-steps", "2000", "--model-start-steps", "2000", "--snapshot-interval", "2500",
+                   "--config", "{work}/open_loop.json", "--out", "{work}/mve_ddpg_halfcheetah.zarr"),),
+        quick=(("train", "--algo", "mve-ddpg", "--env", "InvertedPendulum-v5", *_QUICK_TRAIN,
+                "--config", "{work}/open_loop.json", "--out", "{work}/mve_ddpg_halfcheetah.zarr"),),
+        store="mve_ddpg_halfcheetah.zarr",
+        configs={"open_loop": _OPEN_LOOP_CONFIG},
+    ),
+    Recipe(
+        name="model_comparison", study="1b: model classes on a recorded buffer (SVG Fig. 3)",
+        shows="MLP, ensemble and GRU refitted in 4 stages on the MVE-DDPG HalfCheetah buffer: "
+              "MSE vs horizon on train, holdout and later (test) episodes",
+        commands=(("study", "model-comparison", "--buffer", "{datasets}/mve_ddpg_halfcheetah.zarr.zip",
+                   "--stages", "4", "--horizon", "10", "--out", "{work}/model_comparison.zarr"),),
+        quick=(("study", "model-comparison", "--buffer", "{datasets}/mve_ddpg_halfcheetah.zarr.zip",
+                "--stages", "2", "--horizon", "3", "--starts", "32", "--model-config", _SMALL_MODELS,
+                "--out", "{work}/model_comparison.zarr"),),
+        store="model_comparison.zarr",
+        needs=("mve_ddpg_halfcheetah",),
+    ),
+)}
+
+
+def quick_configs(recipe: Recipe) -> dict[str, dict]:
+    """The config files of the quick variant: the full ones with tiny networks and intervals."""
+    return {key: {**cfg, **_QUICK_CONFIG} for key, cfg in recipe.configs.items()}
+
+
+def order(names: list[str]) -> list[Recipe]:
+    """The recipes `names` and everything they need, dependencies first."""
+    unknown = [n for n in names if n not in RECIPES]
+    if unknown:
+        raise ValueError(f"unknown dataset(s) {unknown}; choose from {sorted(RECIPES)}")
+    out: list[Recipe] = []
+
+    def visit(name: str) -> None:
+        recipe = RECIPES[name]
+        for dep in recipe.needs:
+            visit(dep)
+        if recipe not in out:
+            out.append(recipe)
+
+    for name in names:
+        visit(name)
+    return out
+
+
+def fill(command: Command, work: str, datasets: str) -> list[str]:
+    """A command with its placeholders replaced."""
+    return [a.replace("{work}", work).replace("{datasets}", datasets) for a in command]

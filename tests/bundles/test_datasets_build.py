@@ -1,0 +1,61 @@
+"""`python -m engine datasets build --quick`: the bundled-store pipeline end to end (tiny runs),
+and the manifest that records how each bundled store in `datasets/` was made."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine import open_run
+from engine.bundles import RECIPES, order
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _engine(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "engine", *args], capture_output=True, text=True,
+                          timeout=900, cwd=REPO)
+
+
+def test_order_puts_dependencies_first() -> None:
+    names = [r.name for r in order(["model_comparison"])]
+    assert names == [*RECIPES["model_comparison"].needs, "model_comparison"]
+    with pytest.raises(ValueError, match="unknown dataset"):
+        order(["nope"])
+
+
+def test_quick_build_end_to_end(tmp_path: Path) -> None:
+    out = tmp_path / "datasets"
+    done = _engine("datasets", "build", "--quick", "--out", str(out), "model_comparison")
+    assert done.returncode == 0, done.stderr[-3000:]
+    manifest = json.loads((out / "manifest.json").read_text())
+    # the dependency was built first, from its own recipe, and both are recorded
+    assert set(manifest) == {"model_comparison", *RECIPES["model_comparison"].needs}
+    for name, entry in manifest.items():
+        tree = open_run(out / f"{name}.zarr.zip")
+        assert tree.attrs["status"] == "complete"
+        assert entry["quick"] is True and entry["commands"] and entry["wall_seconds"] > 0
+        assert entry["engine_version"] == tree.attrs["engine_version"]
+    mc = open_run(out / "model_comparison.zarr.zip")["model_comparison"]
+    assert list(mc.model.values) == ["mlp", "ensemble", "gru"] and mc.sizes["stage"] == 2
+    listed = _engine("datasets", "list", "--out", str(out))
+    assert listed.returncode == 0 and "model_comparison" in listed.stdout and "present" in listed.stdout
+    bad = _engine("datasets", "build", "--out", str(out), "nope")
+    assert bad.returncode == 2 and "unknown dataset" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_every_bundled_store_is_in_the_manifest() -> None:
+    """Each store in datasets/ says how it was made (full budget, not --quick), and the
+    manifest lists nothing that is not there."""
+    folder = REPO / "datasets"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    stores = {p.name.removesuffix(".zarr.zip") for p in folder.glob("*.zarr.zip")}
+    assert stores == set(manifest)
+    for name, entry in manifest.items():
+        assert entry["quick"] is False, name
+        assert name in RECIPES, f"{name}: no recipe makes it"
+        assert open_run(folder / f"{name}.zarr.zip").attrs["status"] == "complete"
