@@ -36,6 +36,17 @@ def datasets(monkeypatch: pytest.MonkeyPatch, bundled_store: Path) -> Path:
     return bundled_store.parent
 
 
+@pytest.fixture
+def gradient_only(monkeypatch: pytest.MonkeyPatch, bundled_store: Path, tmp_path: Path) -> Path:
+    """A bundled-stores folder holding only the gradient_error store: pages of other kinds have
+    no run to show."""
+    folder = tmp_path / "gradient_only"
+    folder.mkdir()
+    (folder / bundled_store.name).symlink_to(bundled_store)
+    monkeypatch.setenv(DATASETS_ENV, str(folder))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def synthetic_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A synthetic gradient_error store (5 seeds, H = 0..10), zipped, alone in its folder."""

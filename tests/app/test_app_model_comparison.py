@@ -12,7 +12,7 @@ from app_helpers import assert_clean, by_meta, chart_layout, chart_traces, float
 PAGE = "views/model_comparison.py"
 
 
-def test_page_without_a_model_comparison_run_says_so(datasets: Path) -> None:
+def test_page_without_a_model_comparison_run_says_so(gradient_only: Path) -> None:
     at = page(PAGE)
     assert_clean(at)
     assert any("No model_comparison run" in i.value for i in at.info)

@@ -29,7 +29,7 @@ def _eval_mean(tree) -> pd.Series:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("path", [LEARNING_PAGE, MODEL_ERROR_PAGE, Q_PAGE])
-def test_pages_without_training_runs_say_so(datasets: Path, path: str) -> None:
+def test_pages_without_training_runs_say_so(gradient_only: Path, path: str) -> None:
     at = page(path)  # only the bundled gradient_error store: no training run
     assert_clean(at)
     assert not at.error
