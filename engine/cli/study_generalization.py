@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -65,26 +63,14 @@ def build_config(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Run the study; 0 on success, 1 on a store problem, 2 on a bad config."""
-    try:
-        cfg = build_config(args)
-    except (ValueError, TypeError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if args.print_config:
-        print(json.dumps(cfg.full(), indent=2, sort_keys=True))
-        return 0
-    if not args.out:
-        print("error: --out is required", file=sys.stderr)
-        return 2
-    from engine.cli.runner import run_with_bar
-    from engine.cli.train_cmds import bar_update
-    from engine.studies.generalization import run_study
+    from engine.cli.train_cmds import run_stepped
 
-    return run_with_bar(
-        cfg.steps, "step", f"generalization {cfg.env_id}",
-        lambda progress: run_study(cfg, Path(args.out), resume=args.resume, overwrite=args.overwrite, progress=progress),
-        bar_update(cfg.steps),
-    )
+    def work(cfg: Any, progress: Any) -> Path:
+        from engine.studies.generalization import run_study
+
+        return run_study(cfg, Path(args.out), resume=args.resume, overwrite=args.overwrite, progress=progress)
+
+    return run_stepped(args, build_config, lambda cfg: f"generalization {cfg.env_id}", work)
 
 
 __all__ = ["add_parser", "build_config", "run"]

@@ -92,8 +92,21 @@ def build_config(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Train; 0 on success, 1 on a store problem, 2 on a bad config."""
+
+    def work(cfg: Any, progress: Any) -> Path:
+        from engine.train.run import train
+
+        return train(cfg, Path(args.out), resume=args.resume, overwrite=args.overwrite, progress=progress)
+
+    return run_stepped(args, build_config, lambda cfg: f"{cfg.algo} {cfg.env_id}", work)
+
+
+def run_stepped(args: argparse.Namespace, build: Any, desc: Any, work: Any) -> int:
+    """A command over env steps: config from `build(args)` (or --print-config), then
+    `work(cfg, progress)` under a progress bar titled `desc(cfg)`; 0 done, 1 store problem,
+    2 bad config."""
     try:
-        cfg = build_config(args)
+        cfg = build(args)
     except (ValueError, TypeError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -104,10 +117,5 @@ def run(args: argparse.Namespace) -> int:
         print("error: --out is required", file=sys.stderr)
         return 2
     from engine.cli.runner import run_with_bar
-    from engine.train.run import train
 
-    return run_with_bar(
-        cfg.steps, "step", f"{cfg.algo} {cfg.env_id}",
-        lambda progress: train(cfg, Path(args.out), resume=args.resume, overwrite=args.overwrite, progress=progress),
-        bar_update(cfg.steps),
-    )
+    return run_with_bar(cfg.steps, "step", desc(cfg), lambda progress: work(cfg, progress), bar_update(cfg.steps))

@@ -12,6 +12,7 @@ probes the store has committed and continues.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +22,7 @@ import torch
 
 from engine.envs.factory import make_env
 from engine.models import make_dynamics
-from engine.models.dynamics_base import Transitions
+from engine.models.dynamics_base import Dynamics, Transitions
 from engine.record import RunWriter
 from engine.studies import generalization_probe as gp
 from engine.studies.generalization_config import GeneralizationConfig
@@ -64,14 +65,13 @@ class GeneralizationTrainer(Trainer):
 
     def _after_step(self) -> None:
         step = self.state.env_step
-        if len(self.probes) < len(self.study.data_sizes) and self.replay.size == self.study.data_sizes[len(self.probes)]:
+        sizes = self.study.data_sizes
+        if len(self.probes) < len(sizes) and self.replay.size == sizes[len(self.probes)]:
             self._freeze()
         if step in self.check_at:
             self._check(int(np.searchsorted(self.check_at, step)))
 
-    def _new_model(self, index: int):  # noqa: ANN202 - the model class of the study
-        import dataclasses
-
+    def _new_model(self, index: int) -> Dynamics:
         settings = dataclasses.replace(self.study.model_settings(), seed=self.study.seed + 1000 * (index + 1))
         return make_dynamics(self.study.model, self.env.observation_space, self.env.action_space,
                              self.study.env_id, settings)

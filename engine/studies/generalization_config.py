@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.train.config import TrainConfig
+from engine.train.config import TrainConfig, from_mapping
 
 STUDY_MODELS = ("ensemble", "mlp", "gru")
 
@@ -80,8 +80,4 @@ class GeneralizationConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GeneralizationConfig:
         """Build from a (partial) mapping, refusing unknown keys with their names."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown config key(s) {unknown}; known: {sorted(known)}")
-        return cls(**data)
+        return from_mapping(cls, data)
