@@ -17,6 +17,7 @@ PAGES = [
     st.Page("views/model_error.py", title="Open-loop model error", icon=":material/timeline:"),
     st.Page("views/q_accuracy.py", title="Q accuracy", icon=":material/scatter_plot:"),
     st.Page("views/model_comparison.py", title="Model classes", icon=":material/compare_arrows:"),
+    st.Page("views/generalization.py", title="Model generalization", icon=":material/ssid_chart:"),
     st.Page("views/gradient_error.py", title="Gradient error", icon=":material/show_chart:"),
 ]
 

@@ -14,6 +14,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     kinds = study.add_subparsers(dest="study", required=True, metavar="STUDY")
     _add_gradient_error(kinds)
     _add_model_comparison(kinds)
+    from engine.cli.study_generalization import add_parser as _add_generalization
+
+    _add_generalization(kinds)
 
 
 def _field_help(cls: type, name: str) -> str:

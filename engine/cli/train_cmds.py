@@ -50,21 +50,37 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The mapping of config fields in a YAML (.yaml/.yml) or JSON file."""
+    text = path.read_text()
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        data = yaml.safe_load(text) or {}
+    else:
+        data = json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must hold a mapping of config fields")
+    return data
+
+
+def bar_update(total: int) -> Any:
+    """Progress-bar mover for a loop reporting (env step, latest metrics)."""
+
+    def update(bar, call: tuple) -> None:  # noqa: ANN001 - call = (env step, latest metrics)
+        step, last = call
+        if step - bar.n >= 50 or step == total:
+            bar.update(step - bar.n)
+            bar.set_postfix({k: f"{v:.3g}" for k, v in last.items()}, refresh=False)
+
+    return update
+
+
 def build_config(args: argparse.Namespace) -> Any:
     """Defaults < --config file < flags."""
     from engine.train.config import TrainConfig
 
-    data: dict[str, Any] = {}
-    if args.config:
-        text = args.config.read_text()
-        if args.config.suffix in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text) or {}
-        else:
-            data = json.loads(text)
-        if not isinstance(data, dict):
-            raise ValueError(f"{args.config} must hold a mapping of config fields")
+    data: dict[str, Any] = read_config_file(args.config) if args.config else {}
     for flag, name in FLAGS.items():
         value = getattr(args, flag)
         if value is not None:
@@ -76,8 +92,21 @@ def build_config(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Train; 0 on success, 1 on a store problem, 2 on a bad config."""
+
+    def work(cfg: Any, progress: Any) -> Path:
+        from engine.train.run import train
+
+        return train(cfg, Path(args.out), resume=args.resume, overwrite=args.overwrite, progress=progress)
+
+    return run_stepped(args, build_config, lambda cfg: f"{cfg.algo} {cfg.env_id}", work)
+
+
+def run_stepped(args: argparse.Namespace, build: Any, desc: Any, work: Any) -> int:
+    """A command over env steps: config from `build(args)` (or --print-config), then
+    `work(cfg, progress)` under a progress bar titled `desc(cfg)`; 0 done, 1 store problem,
+    2 bad config."""
     try:
-        cfg = build_config(args)
+        cfg = build(args)
     except (ValueError, TypeError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -88,16 +117,5 @@ def run(args: argparse.Namespace) -> int:
         print("error: --out is required", file=sys.stderr)
         return 2
     from engine.cli.runner import run_with_bar
-    from engine.train.run import train
 
-    def update(bar, call: tuple) -> None:  # noqa: ANN001 - call = (env step, latest metrics)
-        step, last = call
-        if step - bar.n >= 50 or step == cfg.steps:
-            bar.update(step - bar.n)
-            bar.set_postfix({k: f"{v:.3g}" for k, v in last.items()}, refresh=False)
-
-    return run_with_bar(
-        cfg.steps, "step", f"{cfg.algo} {cfg.env_id}",
-        lambda progress: train(cfg, Path(args.out), resume=args.resume, overwrite=args.overwrite, progress=progress),
-        update,
-    )
+    return run_with_bar(cfg.steps, "step", desc(cfg), lambda progress: work(cfg, progress), bar_update(cfg.steps))

@@ -182,17 +182,36 @@ GROUPS: dict[str, Group] = {
         variables={
             "data_size": Var(("probe",), "int64", "1", "replay size when the probe froze"),
             "env_step": Var(("check",), "int64", "1", "environment steps at the check"),
-            "kl": Var(("probe", "check"), "float32", "nat", "KL(pi || pi_D)", allow_nan=True),
+            "kl": Var(
+                ("probe", "check"), "float32", "nat", "mean KL(pi || pi_D) over fresh states",
+                allow_nan=True,
+            ),
             "model_error": Var(
                 ("probe", "check"), "float32", "env", "frozen model error on fresh data",
                 allow_nan=True,
             ),
+        },
+        chunk=64,
+        doc="Study 3: frozen model error vs policy KL (MBPO Fig. 1), one record per check. Every "
+        "planned probe has a row from the start (`data_size` is the planned size, frozen exactly "
+        "when the replay reaches it); `kl` and `model_error` are NaN for probes not yet frozen "
+        "at a check. What each probe measured when it froze is in `generalization_probe`.",
+    ),
+    "generalization_probe": Group(
+        append_dim="probe",
+        dims=("probe",),
+        coords={"probe": _idx("probe", "frozen probe")},
+        variables={
+            "env_step": Var(("probe",), "int64", "1", "environment steps when the probe froze"),
             "model_error_train": Var(
                 ("probe",), "float32", "env", "frozen model error on its own holdout data"
             ),
+            "n_holdout": Var(("probe",), "int64", "1", "holdout transitions of the probe's fit"),
+            "fit_epochs": Var(("probe",), "int64", "1", "epochs of the probe's fit"),
         },
         chunk=64,
-        doc="Study 3: frozen model error vs policy KL (MBPO Fig. 1).",
+        doc="Study 3: one record per probe, appended when it freezes (its fit to convergence "
+        "with holdout early stopping); `probe` matches the `generalization` group's.",
     ),
     "gradient_error": Group(
         append_dim="seed",
@@ -248,7 +267,7 @@ GROUPS: dict[str, Group] = {
 REQUIRED_GROUPS: dict[str, tuple[str, ...]] = {
     "training": ("replay", "eval", "train"),
     "gradient_error": ("gradient_error",),
-    "generalization": ("generalization",),
+    "generalization": ("generalization", "generalization_probe"),
     "model_comparison": ("model_comparison",),
 }
 

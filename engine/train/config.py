@@ -178,8 +178,13 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """Build from a (partial) mapping, refusing unknown keys with their names."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown config key(s) {unknown}; known: {sorted(known)}")
-        return cls(**data)
+        return from_mapping(cls, data)
+
+
+def from_mapping(cls: type, data: Mapping[str, Any]) -> Any:
+    """`cls(**data)` for a config dataclass, refusing unknown keys with their names."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"unknown config key(s) {unknown}; known: {sorted(known)}")
+    return cls(**data)

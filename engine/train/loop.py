@@ -112,6 +112,7 @@ class Trainer:
                 s.model_fit_step == 0 or s.env_step % cfg.model_fit_interval == 0
             ):
                 self._fit_model()
+            self._after_step()
             if s.env_step % cfg.commit_interval == 0 or s.env_step == cfg.steps:
                 self._commit()
             if progress:
@@ -119,11 +120,18 @@ class Trainer:
         if not self.writer.has_group("train"):  # no update happened (all steps random)
             self.writer.add_group("train", coords={})
 
+    def _after_step(self) -> None:
+        """Hook for studies that measure during training (Study 3); its records are
+        committed, and checkpointed, with the step's."""
+
     def _collect_one(self) -> None:
         cfg, s = self.cfg, self.state
         sim_before = self.get_sim()
         if s.env_step < cfg.start_steps:
-            action = self.env.action_space.sample()
+            # from the checkpointed generator (the action space's own RNG is unseeded), so a
+            # run, resumed or not, is reproducible from its seed
+            space = self.env.action_space
+            action = self.rng.uniform(space.low, space.high).astype(space.dtype)
         else:
             action = self.agent.act(self.obs, deterministic=False)
         nxt, r, terminated, truncated, _ = self.env.step(action)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from engine.record import RunWriter, StoreError, open_run
 from engine.train import checkpoint
@@ -19,15 +21,27 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overwrite:
           progress: Progress | None = None) -> Path:
     """Run `cfg` into the store `out` (a new one, or continue it with `resume`)."""
     out = Path(out)
+    writer, trainer = open_trainer(out, cfg.full(), lambda w: Trainer(cfg, w), kind="training",
+                                   env_id=cfg.env_id, algorithm=cfg.algo, seed=cfg.seed,
+                                   resume=resume, overwrite=overwrite)
+    with writer:
+        trainer.run(progress)
+    return out
+
+
+def open_trainer(out: Path, config: Mapping[str, Any], make: Callable[[RunWriter], Trainer], *, kind: str,
+                 env_id: str, algorithm: str, seed: int, resume: bool, overwrite: bool,
+                 ) -> tuple[RunWriter, Trainer]:
+    """A writer on a new store, or on `out` rolled back to its newest checkpoint (`resume`, same
+    `config` only), and the trainer `make(writer)` restored from that checkpoint."""
     if resume and out.exists():
         stored = json.loads(open_run(out, check_values=False).attrs["config"])
-        mine = cfg.full()
-        changed = sorted(k for k in mine if stored.get(k) != mine[k])
+        changed = sorted(k for k in config if stored.get(k) != config[k])
         if changed:
             raise StoreError(f"{str(out)!r} was written with a different config (differs in {changed}); "
                              "resume with the same config, or write a new store.")
         writer = RunWriter.resume(out)
-        trainer = Trainer(cfg, writer)
+        trainer = make(writer)
         ckpt = checkpoint.latest(out, writer.committed.get("replay", 0))
         writer.rollback(checkpoint.committed(ckpt) if ckpt else {})
         if ckpt:
@@ -36,9 +50,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overwrite:
     else:
         if overwrite:
             shutil.rmtree(checkpoint.ckpt_dir(out), ignore_errors=True)
-        writer = RunWriter.create(out, kind="training", env_id=cfg.env_id, algorithm=cfg.algo, seed=cfg.seed,
-                                  config=cfg.full(), overwrite=overwrite)
-        trainer = Trainer(cfg, writer)
-    with writer:
-        trainer.run(progress)
-    return out
+        writer = RunWriter.create(out, kind=kind, env_id=env_id, algorithm=algorithm, seed=seed,
+                                  config=config, overwrite=overwrite)
+        trainer = make(writer)
+    return writer, trainer

@@ -151,8 +151,42 @@ def model_comparison_store(tmp_path_factory: pytest.TempPathFactory, training_st
     return out
 
 
+GENERALIZATION_CONFIG = {
+    "train": {"start_steps": 100, "commit_interval": 100, "eval_episodes": 1, "eval_max_steps": 200,
+              "critic_samples": 16, "log_interval": 50, "agent": {"hidden": 32, "batch_size": 32}},
+    "model_config": {"members": 3, "elites": 2, "hidden": 32, "layers": 2},
+}
+
+
+@pytest.fixture(scope="session")
+def generalization_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with one short Study 3 run by `python -m engine study generalization` (~15 s):
+    InvertedPendulum, probes at 200 and 400 steps, checks at 200, 300, ..., 600."""
+    root = tmp_path_factory.mktemp("generalization")
+    out = root / "runs"
+    out.mkdir()
+    cfg = root / "cfg.json"
+    cfg.write_text(json.dumps(GENERALIZATION_CONFIG))
+    done = subprocess.run(
+        [sys.executable, "-m", "engine", "study", "generalization", "--env", "InvertedPendulum-v5",
+         "--data-sizes", "200,400", "--steps", "600", "--checks", "4", "--check-steps", "300",
+         "--config", str(cfg), "--out", str(out / "gen.zarr")],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    shutil.rmtree(out / "gen.zarr.ckpt")
+    return out
+
+
 @pytest.fixture
 def model_comparison_datasets(monkeypatch: pytest.MonkeyPatch, model_comparison_store: Path) -> Path:
     """The app's bundled-stores folder pointed at the model_comparison store."""
     monkeypatch.setenv(DATASETS_ENV, str(model_comparison_store.parent))
     return model_comparison_store
+
+
+@pytest.fixture
+def generalization_datasets(monkeypatch: pytest.MonkeyPatch, generalization_store: Path) -> Path:
+    """The app's bundled-stores folder pointed at the Study 3 run."""
+    monkeypatch.setenv(DATASETS_ENV, str(generalization_store))
+    return generalization_store

@@ -103,8 +103,10 @@ def test_append_dim_in_second_position(tmp_path: Path) -> None:
     dim that is not first: records carry it as their leading axis."""
     g = RunWriter.create(tmp_path / "gen.zarr", kind="generalization", env_id="E", algorithm="sac",
                          seed=1, config={})
-    g.add_group("generalization", coords={"probe": np.arange(3)},
-                static={"data_size": [2000, 5000, 10000], "model_error_train": [0.5, 0.25, 0.125]})
+    g.add_group("generalization", coords={"probe": np.arange(3)}, static={"data_size": [2000, 5000, 10000]})
+    g.add_group("generalization_probe", coords={})  # per-probe records, appended as probes freeze
+    g.append("generalization_probe", probe=[0, 1, 2], env_step=[2000, 5000, 10000],
+             model_error_train=[0.5, 0.25, 0.125], n_holdout=[400, 1000, 2000], fit_epochs=[30, 20, 10])
     kl = np.arange(12, dtype=np.float32).reshape(4, 3) / 8  # (check, probe) as appended
     kl[0, 2] = np.nan  # probe 2 not frozen yet at check 0: NaN is allowed here
     for c in range(4):
@@ -122,6 +124,7 @@ def test_append_dim_in_second_position(tmp_path: Path) -> None:
              n_starts=[[8, 2, 4], [8, 3, 4]], fit_epochs=[[5, 6, 7], [8, 9, 10]], mse=mse)
     m.close()
     for tree in (open_run(tmp_path / "gen.zarr"), _plain(tmp_path / "gen.zarr")):
+        np.testing.assert_array_equal(tree["generalization_probe"]["model_error_train"].values, [0.5, 0.25, 0.125])
         ds = tree["generalization"]
         assert ds["kl"].dims == ("probe", "check")
         np.testing.assert_array_equal(ds["kl"].values, kl.T)
@@ -135,8 +138,7 @@ def test_append_dim_in_second_position(tmp_path: Path) -> None:
 def test_reader_never_shows_the_uncommitted_tail(tmp_path: Path) -> None:
     path = tmp_path / "tail.zarr"
     w = RunWriter.create(path, kind="generalization", env_id="E", algorithm="a", seed=0, config={})
-    w.add_group("generalization", coords={"probe": np.arange(2)},
-                static={"data_size": [1, 2], "model_error_train": [0.0, 1.0]})
+    w.add_group("generalization", coords={"probe": np.arange(2)}, static={"data_size": [1, 2]})
     w.append("generalization", check=[0, 1], env_step=[0, 1], kl=[[0, 0], [1, 1]],
              model_error=[[0, 0], [1, 1]])
     w.commit()
