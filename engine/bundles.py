@@ -33,7 +33,9 @@ class Recipe:
     store: str
     """The work store (relative to `{work}`) that is packed as the result."""
     configs: dict[str, dict] = field(default_factory=dict)
-    """Files `{work}/KEY.json` written before the commands (train configs)."""
+    """Files `{work}/KEY.json` written before the commands (train or study configs)."""
+    quick_configs: dict[str, dict] = field(default_factory=dict)
+    """The same files for the quick variant."""
     needs: tuple[str, ...] = ()
     """Recipes whose packed stores the commands read (built first when missing)."""
 
@@ -70,7 +72,7 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
         quick=(("train", "--algo", "mve-ddpg", "--env", "InvertedPendulum-v5", *_QUICK_TRAIN,
                 "--config", "{work}/open_loop.json", "--out", "{work}/mve_ddpg_halfcheetah.zarr"),),
         store="mve_ddpg_halfcheetah.zarr",
-        configs={"open_loop": _OPEN_LOOP_CONFIG},
+        configs={"open_loop": _OPEN_LOOP_CONFIG}, quick_configs={"open_loop": _QUICK_CONFIG},
     ),
     Recipe(
         name="model_comparison", study="1b: model classes on a recorded buffer (SVG Fig. 3)",
@@ -84,12 +86,25 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
         store="model_comparison.zarr",
         needs=("mve_ddpg_halfcheetah",),
     ),
+    Recipe(
+        name="generalization_halfcheetah", study="3: model generalization vs policy KL (MBPO Fig. 1)",
+        shows="SAC on HalfCheetah-v5 with ensemble probes frozen at 2k, 5k, 10k and 20k "
+              "transitions: one-step model error vs KL(pi || pi_D) at later checks",
+        commands=(("study", "generalization", "--env", "HalfCheetah-v5", "--data-sizes", "2000,5000,10000,20000",
+                   "--steps", "25000", "--checks", "16", "--config", "{work}/generalization.json",
+                   "--out", "{work}/generalization_halfcheetah.zarr"),),
+        quick=(("study", "generalization", "--env", "InvertedPendulum-v5", "--data-sizes", "200,400",
+                "--steps", "600", "--checks", "4", "--check-steps", "300", "--config",
+                "{work}/generalization.json", "--out", "{work}/generalization_halfcheetah.zarr"),),
+        store="generalization_halfcheetah.zarr",
+        # 2x256 and batch 256 (not SVG's 2x512, 512): half the update cost on 2 cores
+        configs={"generalization": {"train": {"start_steps": 1000, "agent": {"hidden": 256, "batch_size": 256}}}},
+        quick_configs={"generalization": {
+            "train": {"start_steps": 100, "commit_interval": 100, "eval_episodes": 1, "eval_max_steps": 200,
+                      "critic_samples": 16, "log_interval": 50, "agent": {"hidden": 32, "batch_size": 32}},
+            "model_config": {"members": 3, "elites": 2, "hidden": 32, "layers": 2}}},
+    ),
 )}
-
-
-def quick_configs(recipe: Recipe) -> dict[str, dict]:
-    """The config files of the quick variant: the full ones with tiny networks and intervals."""
-    return {key: {**cfg, **_QUICK_CONFIG} for key, cfg in recipe.configs.items()}
 
 
 def order(names: list[str]) -> list[Recipe]:

@@ -80,12 +80,12 @@ def build_cmd(args: argparse.Namespace) -> int:
 
 
 def _build(recipe, out: Path, work: Path, *, quick: bool, resume: bool) -> int:  # noqa: ANN001
-    from engine.bundles import fill, quick_configs
+    from engine.bundles import fill
     from engine.cli import main
     from engine.record import pack
     from engine.record.writer import engine_version
 
-    configs = quick_configs(recipe) if quick else recipe.configs
+    configs = recipe.quick_configs if quick else recipe.configs
     for key, cfg in configs.items():
         (work / f"{key}.json").write_text(json.dumps(cfg, indent=2))
     commands = recipe.quick if quick else recipe.commands
