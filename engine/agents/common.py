@@ -82,9 +82,14 @@ def target_copy(net: M) -> M:
 
 @torch.no_grad()
 def polyak_update(target: nn.Module, online: nn.Module, tau: float) -> None:
-    """theta' <- (1 - tau) theta' + tau theta, parameter by parameter (buffers copied)."""
-    for tp, p in zip(target.parameters(), online.parameters(), strict=True):
-        tp.mul_(1.0 - tau).add_(p, alpha=tau)
+    """theta' <- (1 - tau) theta' + tau theta = lerp(theta', theta, tau) (buffers copied).
+
+    One multi-tensor `lerp` for all parameters instead of two ops per parameter.
+    """
+    targets, params = list(target.parameters()), list(online.parameters())
+    if len(targets) != len(params):
+        raise ValueError("target and online networks differ in their parameters")
+    torch._foreach_lerp_(targets, params, tau)
     for tb, b in zip(target.buffers(), online.buffers(), strict=True):
         tb.copy_(b)
 
