@@ -52,6 +52,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+# the engine of the checkout this file is in (python puts bench/, not the cwd, on sys.path)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from engine.agents import make_agent
 from engine.envs.factory import make_env
 from engine.record import RunWriter
