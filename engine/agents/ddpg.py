@@ -17,7 +17,7 @@ from torch import Tensor
 
 from engine.agents.base import Batch, CriticTargets, one_step_targets
 from engine.agents.common import (
-    NOISE_KINDS, ActionScale, ExplorationNoise, check_spaces, make_generator, obs_tensor,
+    NOISE_KINDS, ActionScale, ExplorationNoise, check_spaces, make_generator, mlp_row, obs_tensor,
     polyak_update, seeded, target_copy,
 )
 from engine.models.mlp import mlp
@@ -102,12 +102,14 @@ class DDPG:
     # -- Agent interface -------------------------------------------------------------------
 
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
-        with torch.inference_mode():
-            unit = torch.tanh(self.actor(obs_tensor(obs)))[0]
-            if not deterministic:
-                unit = unit + self.noise.sample()
-            action = self.scale.to_env(unit)
-        return self.scale.clip(action.numpy())
+        if self.config.activation in ("relu", "tanh"):  # one row in numpy (common.mlp_row)
+            unit = np.tanh(mlp_row(self.actor, obs))
+        else:
+            with torch.inference_mode():
+                unit = torch.tanh(self.actor(obs_tensor(obs)))[0].numpy()
+        if not deterministic:
+            unit = unit + self.noise.sample().numpy()
+        return self.scale.to_env_np(unit)
 
     def reset(self) -> None:
         """Call at the start of each episode: restarts the OU noise (no-op for Gaussian)."""

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from engine.agents.base import Batch, CriticTargets, one_step_targets
 from engine.agents.common import (
-    ActionScale, check_spaces, make_generator, obs_tensor, polyak_update, seeded, target_copy,
+    ActionScale, check_spaces, make_generator, mlp_row, obs_tensor, polyak_update, seeded, target_copy,
 )
 from engine.agents.stacked import StackedMLP
 from engine.models.mlp import mlp
@@ -157,8 +157,11 @@ class SAC:
         these Gaussians (the squash is a shared bijection).
         """
         mean, raw = self.actor(obs).chunk(2, dim=-1)
+        return mean, self._log_std(raw, torch.tanh)
+
+    def _log_std(self, raw, tanh):  # noqa: ANN001, ANN202 - tensor or numpy array, with its tanh
         lo, hi = self.config.log_std_min, self.config.log_std_max
-        return mean, lo + 0.5 * (hi - lo) * (torch.tanh(raw) + 1.0)
+        return lo + 0.5 * (hi - lo) * (tanh(raw) + 1.0)
 
     def sample(self, obs: Tensor) -> tuple[Tensor, Tensor]:
         """Reparameterised a ~ pi(.|s), (batch, act_dim) in env units, and log pi(a|s) (batch,).
@@ -180,13 +183,16 @@ class SAC:
     # -- Agent interface -------------------------------------------------------------------
 
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
-        with torch.inference_mode():
-            mean, log_std = self.policy_dist(obs_tensor(obs))
-            u = mean
-            if not deterministic:  # the draw `sample` makes, without its log-probability
-                u = mean + log_std.exp() * torch.randn(mean.shape, generator=self.generator)
-            action = self.scale.to_env(torch.tanh(u))
-        return self.scale.clip(action[0].numpy())
+        if self.config.activation in ("relu", "tanh"):  # `policy_dist` on one row in numpy (common.mlp_row)
+            mean, raw = np.split(mlp_row(self.actor, obs), 2)
+            log_std = self._log_std(raw, np.tanh)
+        else:
+            with torch.inference_mode():
+                mean, log_std = (t[0].numpy() for t in self.policy_dist(obs_tensor(obs)))
+        u = mean
+        if not deterministic:  # the draw `sample` makes, from the same generator
+            u = mean + np.exp(log_std) * torch.randn(mean.shape, generator=self.generator).numpy()
+        return self.scale.to_env_np(np.tanh(u))
 
     def reset(self) -> None:
         """Start of an episode: nothing to reset (exploration is the policy's own noise)."""

@@ -1,14 +1,16 @@
-"""Stacked twin critics equal separate critics; SAC's temperature uses the actor loss's own draw."""
+"""The speed-motivated paths equal what they replace: stacked twin critics vs separate critics,
+SAC's temperature on the actor loss's own draw, the numpy act path vs the torch policy."""
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import pytest
 import torch
 
 from agent_kit import ACT_SPACE, OBS_SPACE, SMALL, random_batch
-from engine.agents import SAC
+from engine.agents import DDPG, SAC
 from engine.agents.common import polyak_update
 from engine.agents.sac import tanh_gaussian_log_prob
 from engine.agents.stacked import StackedMLP
@@ -82,3 +84,24 @@ def test_temperature_and_entropy_use_the_actor_losss_own_sample() -> None:
     assert agent.log_alpha.item() == pytest.approx(expected, abs=1e-6)
     # nothing else drew from the generator after the actor loss's sample
     assert torch.equal(agent.generator.get_state(), replay.generator.get_state())
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_numpy_act_path_equals_the_torch_policy(activation: str) -> None:
+    sac = SAC(OBS_SPACE, ACT_SPACE, dataclasses.replace(SMALL["sac"], activation=activation), seed=0)
+    ddpg = DDPG(OBS_SPACE, ACT_SPACE, dataclasses.replace(SMALL["ddpg"], activation=activation), seed=0)
+    low, high = torch.as_tensor(ACT_SPACE.low), torch.as_tensor(ACT_SPACE.high)
+    for k in range(5):
+        obs = (3.0 * torch.randn(3, generator=torch.Generator().manual_seed(k))).numpy()
+        o = torch.as_tensor(obs)[None]
+        with torch.no_grad():
+            mean, log_std = sac.policy_dist(o)
+            det = sac.scale.to_env(torch.tanh(mean))[0]
+            state = sac.generator.get_state()
+            u = mean + log_std.exp() * torch.randn(mean.shape, generator=sac.generator)
+            sac.generator.set_state(state)
+            noisy = torch.minimum(torch.maximum(sac.scale.to_env(torch.tanh(u))[0], low), high)
+            mu = ddpg.scale.to_env(torch.tanh(ddpg.actor(o)))[0]
+        torch.testing.assert_close(torch.as_tensor(sac.act(obs, deterministic=True)), det, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(torch.as_tensor(sac.act(obs)), noisy, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(torch.as_tensor(ddpg.act(obs, deterministic=True)), mu, rtol=1e-5, atol=1e-6)
