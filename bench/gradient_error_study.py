@@ -13,12 +13,16 @@ Usage: python bench/gradient_error_study.py [--seeds N] [--repeats R]
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+
+# the engine of the checkout this file is in (python puts bench/, not the cwd, on sys.path)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.studies import gradient_fit as fit
 from engine.studies import lqr

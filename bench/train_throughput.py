@@ -52,6 +52,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+# the engine of the checkout this file is in (python puts bench/, not the cwd, on sys.path)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from engine.agents import make_agent
 from engine.envs.factory import make_env
 from engine.record import RunWriter
@@ -77,22 +80,25 @@ def _macs(sizes: list[int]) -> int:
 
 
 def update_flops(algo: str, obs_dim: int, act_dim: int, batch: int = BATCH) -> float:
-    """FLOPs of the matmuls of one update (backward counted as 2x forward; elementwise ops,
-    Adam and Polyak, which are memory-bound and O(params), not counted).
+    """FLOPs of the matmuls one update needs (a weight-and-input backward counted as 2x forward,
+    an input-only backward as 1x; elementwise ops, Adam and Polyak, which are memory-bound and
+    O(params), not counted).
 
     SAC: target (actor + 2 target critics, forward) + critic loss (2 critics, fwd + bwd) + actor
-    loss (actor + 2 critics, fwd + bwd) + alpha loss (actor, forward) = 5 A + 14 C.
-    DDPG: target (actor' + critic', fwd) + critic (fwd + bwd) + actor loss (actor + critic,
-    fwd + bwd) = 4 A + 7 C.
+    loss (actor fwd + bwd; 2 frozen critics, fwd + input-only bwd); the alpha loss reuses the
+    actor loss's log-probs: 4 A + 12 C (5 A + 14 C before the alpha loss's own actor forward and
+    the critics' weight gradients in the actor backward were dropped).
+    DDPG: target (actor' + critic', fwd) + critic (fwd + bwd) + actor loss (actor fwd + bwd;
+    frozen critic, fwd + input-only bwd) = 4 A + 6 C.
     """
     hid = [HIDDEN] * LAYERS
     critic = _macs([obs_dim + act_dim, *hid, 1])
     if algo == "sac":
         actor = _macs([obs_dim, *hid, 2 * act_dim])
-        macs = 5 * actor + 14 * critic
+        macs = 4 * actor + 12 * critic
     else:
         actor = _macs([obs_dim, *hid, act_dim])
-        macs = 4 * actor + 7 * critic
+        macs = 4 * actor + 6 * critic
     return 2.0 * batch * macs
 
 
@@ -260,7 +266,8 @@ def recorder_pieces(args: argparse.Namespace) -> dict[str, tuple[float, float]]:
 
     Collects `pieces` steps (committing every 1000 and writing a train row every 100 as the loop
     does), snapshots, fits the Study 1 model, snapshots again (now with model errors), collects
-    as many again and refits (continuing from the fitted weights, as in a run).
+    as many again and refits (continuing from the fitted weights and capped at
+    `record_model_updates` minibatches, as in a run).
     """
     n = args.pieces
     cfg = TrainConfig(algo="sac", env_id=ENV_ID, steps=2 * n, seed=0, start_steps=2 * n, torch_threads=args.threads,
@@ -298,8 +305,9 @@ def recorder_pieces(args: argparse.Namespace) -> dict[str, tuple[float, float]]:
             tr.state.model_fit_step = tr.state.env_step
             snap_err, _ = timed(tr._snapshot)
             collect(n)
-            refit, m2 = timed(tr.model.fit, tr.replay.model_data())
-            fits = {"fit_epochs": m1["epochs"], "refit_epochs": m2["epochs"]}
+            refit, m2 = timed(tr.model.fit, tr.replay.model_data())  # capped by cfg.record_model_updates
+            fits = {"fit_epochs": m1["epochs"], "refit_epochs": m2["epochs"], "fit_updates": m1["updates"],
+                    "refit_updates": m2["updates"]}
 
     def med(v: list[tuple[float, float]]) -> tuple[float, float]:
         if not v:  # fewer pieces than one interval
@@ -413,12 +421,13 @@ def main() -> None:
         print(f"   b. pieces, {label:4s}: commit {1e3 * pc['commit'][i]:.0f} ms, train row {1e3 * pc['train_row'][i]:.2f} ms "
               f"-> in-window {100 * win / step:.2f} %; snapshot {pc['snapshot'][i]:.2f} s "
               f"({pc['snapshot_model_err'][i]:.2f} s with Study 1 errors), Study 1 model fit at {args.pieces} rows "
-              f"{pc['fit'][i]:.2f} s ({pc['fit_epochs'][0]:.0f} epochs), refit at {2 * args.pieces} rows "
-              f"{pc['refit'][i]:.2f} s ({pc['refit_epochs'][0]:.0f} epochs)")
+              f"{pc['fit'][i]:.2f} s ({pc['fit_epochs'][0]:.0f} epochs, {pc['fit_updates'][0]:.0f} updates), refit "
+              f"at {2 * args.pieces} rows {pc['refit'][i]:.2f} s ({pc['refit_epochs'][0]:.0f} epochs, "
+              f"{pc['refit_updates'][0]:.0f} updates; cap record_model_updates = {d.record_model_updates})")
         print(f"      amortised at the defaults (snapshot + refit every {every} steps, commit every "
               f"{d.commit_interval}, row every {d.log_interval}): {100 * (win + out) / step:.1f} % of training "
-              f"{label} time (snapshot + refit {100 * out / step:.1f} %); a refit costs "
-              f"{1e6 * pc['refit'][i] / pc['refit_epochs'][0] / (2 * args.pieces):.0f} us per replay row per epoch")
+              f"{label} time (snapshot + refit {100 * out / step:.1f} %); a model update costs "
+              f"{1e3 * pc['refit'][i] / pc['refit_updates'][0]:.1f} ms (refit)")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from torch import Tensor
 
 from engine.agents.base import Batch, CriticTargets, one_step_targets
 from engine.agents.common import (
-    NOISE_KINDS, ActionScale, ExplorationNoise, check_spaces, make_generator, obs_tensor,
+    NOISE_KINDS, ActionScale, ExplorationNoise, check_spaces, make_generator, mlp_row, obs_tensor,
     polyak_update, seeded, target_copy,
 )
 from engine.models.mlp import mlp
@@ -102,12 +102,14 @@ class DDPG:
     # -- Agent interface -------------------------------------------------------------------
 
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
-        with torch.no_grad():
-            unit = torch.tanh(self.actor(obs_tensor(obs)))[0]
-            if not deterministic:
-                unit = unit + self.noise.sample()
-            action = self.scale.to_env(unit)
-        return self.scale.clip(action.numpy())
+        if self.config.activation in ("relu", "tanh"):  # one row in numpy (common.mlp_row)
+            unit = np.tanh(mlp_row(self.actor, obs))
+        else:
+            with torch.inference_mode():
+                unit = torch.tanh(self.actor(obs_tensor(obs)))[0].numpy()
+        if not deterministic:
+            unit = unit + self.noise.sample().numpy()
+        return self.scale.to_env_np(unit)
 
     def reset(self) -> None:
         """Call at the start of each episode: restarts the OU noise (no-op for Gaussian)."""
@@ -151,12 +153,11 @@ class DDPG:
         polyak_update(self.actor_target, self.actor, self.config.tau)
         polyak_update(self.critic_target, self.critic, self.config.tau)
         self.updates += 1
-        return {
-            "critic_loss": float(critic_loss.item()),
-            "actor_loss": float(actor_loss.item()),
-            "q_mean": float(q.detach().mean().item()),
-            "target_mean": float(data.target.mean().item()),
-        }
+        with torch.no_grad():  # one conversion to Python floats instead of one per metric
+            c_loss, a_loss, q_mean, target_mean = torch.stack(
+                [critic_loss, actor_loss, q.mean(), data.target.mean()]
+            ).tolist()
+        return {"critic_loss": c_loss, "actor_loss": a_loss, "q_mean": q_mean, "target_mean": target_mean}
 
     def state_dict(self) -> dict[str, Any]:
         return {

@@ -90,11 +90,15 @@ class NAFNetwork(nn.Module):
         L = self.cholesky(obs)
         return L @ L.transpose(-1, -2)
 
-    def q(self, obs: Tensor, unit_action: Tensor) -> Tensor:
-        """Q(s, u) = V(s) - 1/2 |L^T (u - mu)|^2 = V - 1/2 (u-mu)^T P (u-mu), (batch,)."""
+    def advantage(self, obs: Tensor, unit_action: Tensor) -> Tensor:
+        """A(s, u) = -1/2 |L^T (u - mu)|^2 = -1/2 (u-mu)^T P (u-mu) <= 0, (batch,)."""
         d = unit_action - self.mu(obs)
         Ltd = torch.einsum("bji,bj->bi", self.cholesky(obs), d)  # L^T d, (batch, act_dim)
-        return self.v(obs) - 0.5 * Ltd.pow(2).sum(-1)
+        return -0.5 * Ltd.pow(2).sum(-1)
+
+    def q(self, obs: Tensor, unit_action: Tensor) -> Tensor:
+        """Q(s, u) = V(s) + A(s, u), (batch,)."""
+        return self.v(obs) + self.advantage(obs, unit_action)
 
 
 class NAF:
@@ -130,7 +134,7 @@ class NAF:
     # -- Agent interface -------------------------------------------------------------------
 
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
-        with torch.no_grad():
+        with torch.inference_mode():
             unit = self.net.mu(obs_tensor(obs))[0]
             if not deterministic:
                 unit = unit + self.noise.sample()
@@ -155,20 +159,17 @@ class NAF:
 
     def update(self, batch: Batch) -> dict[str, float]:
         data = self.targets(batch, self)
-        q = self.q_value(data.obs, data.action)
+        v = self.net.v(data.obs)  # the advantage of the batch's actions is q - v <= 0
+        q = v + self.net.advantage(data.obs, self.scale.to_unit(data.action))  # = q_value(obs, action)
         loss = F.mse_loss(q, data.target)
-        with torch.no_grad():
-            v = self.net.v(data.obs)  # the advantage of the batch's actions is q - v <= 0
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
         polyak_update(self.net_target, self.net, self.config.tau)
         self.updates += 1
-        return {
-            "critic_loss": float(loss.item()),
-            "q_mean": float(q.detach().mean().item()),
-            "v_mean": float(v.mean().item()),
-        }
+        with torch.no_grad():  # one conversion to Python floats instead of one per metric
+            c_loss, q_mean, v_mean = torch.stack([loss, q.mean(), v.mean()]).tolist()
+        return {"critic_loss": c_loss, "q_mean": q_mean, "v_mean": v_mean}
 
     def state_dict(self) -> dict[str, Any]:
         return {

@@ -4,6 +4,12 @@ Tanh-squashed Gaussian actor, twin critics with a min in the target, learned tem
 alpha, optional decaying target entropy (SVG eq. 14). `actor_loss` and `policy_dist` are public
 so that model-based agents (SVG(H), MAAC) can replace the actor objective and Study 3 can
 compute policy KLs.
+
+Choices for speed (docs/training.md, bench/README.md): the twin critics are one `StackedMLP`
+(both Q-heads in one batched matmul per layer); the temperature's loss reuses the log-probs of
+the actor loss's own sample (drawn before the actor step), as Haarnoja et al.'s code and
+Stable-Baselines3 do, instead of a third sample after it, and actor and log alpha step in one
+Adam (two parameter groups).
 """
 
 from __future__ import annotations
@@ -20,8 +26,9 @@ from torch import Tensor, nn
 
 from engine.agents.base import Batch, CriticTargets, one_step_targets
 from engine.agents.common import (
-    ActionScale, check_spaces, make_generator, obs_tensor, polyak_update, seeded, target_copy,
+    ActionScale, check_spaces, make_generator, mlp_row, obs_tensor, polyak_update, seeded, target_copy,
 )
+from engine.agents.stacked import StackedMLP
 from engine.models.mlp import mlp
 
 
@@ -114,14 +121,19 @@ class SAC:
         with seeded(seed):
             # actor outputs (mean, raw log std) of the pre-tanh Gaussian: (batch, 2 act_dim)
             self.actor = mlp(obs_dim, 2 * act_dim, cfg.hidden, cfg.layers, cfg.activation)
-            self.critics = nn.ModuleList(
-                mlp(obs_dim + act_dim, 1, cfg.hidden, cfg.layers, cfg.activation) for _ in range(2)
+            # the same initial weights as two separate mlp critics, stacked: (2, in, out) per layer
+            self.critics = StackedMLP(
+                [mlp(obs_dim + act_dim, 1, cfg.hidden, cfg.layers, cfg.activation) for _ in range(2)]
             )
         self.critic_target = target_copy(self.critics)
         self.log_alpha = nn.Parameter(torch.tensor(math.log(cfg.init_alpha)))
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr, fused=True)
+        # actor and temperature step together (each at its own rate): their losses are
+        # independent (alpha enters the actor loss detached, log pi the alpha loss detached)
+        self.actor_opt = torch.optim.Adam(
+            [{"params": self.actor.parameters(), "lr": cfg.actor_lr}, {"params": [self.log_alpha], "lr": cfg.alpha_lr}],
+            fused=True,
+        )
         self.critic_opt = torch.optim.Adam(self.critics.parameters(), lr=cfg.critic_lr, fused=True)
-        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.alpha_lr, fused=True)
         self.generator = make_generator(seed)
         self.updates = 0
 
@@ -145,8 +157,11 @@ class SAC:
         these Gaussians (the squash is a shared bijection).
         """
         mean, raw = self.actor(obs).chunk(2, dim=-1)
+        return mean, self._log_std(raw, torch.tanh)
+
+    def _log_std(self, raw, tanh):  # noqa: ANN001, ANN202 - tensor or numpy array, with its tanh
         lo, hi = self.config.log_std_min, self.config.log_std_max
-        return mean, lo + 0.5 * (hi - lo) * (torch.tanh(raw) + 1.0)
+        return lo + 0.5 * (hi - lo) * (tanh(raw) + 1.0)
 
     def sample(self, obs: Tensor) -> tuple[Tensor, Tensor]:
         """Reparameterised a ~ pi(.|s), (batch, act_dim) in env units, and log pi(a|s) (batch,).
@@ -160,21 +175,24 @@ class SAC:
         u = mean + log_std.exp() * eps
         return self.scale.to_env(torch.tanh(u)), tanh_gaussian_log_prob(u, mean, log_std)
 
-    def _twin_q(self, critics: nn.ModuleList, obs: Tensor, action: Tensor) -> Tensor:
+    def _twin_q(self, critics: StackedMLP, obs: Tensor, action: Tensor) -> Tensor:
         """Both critics' Q(s, a), (2, batch), for env-unit actions."""
         x = torch.cat([obs, self.scale.to_unit(action)], dim=-1)
-        return torch.stack([c(x).squeeze(-1) for c in critics])
+        return critics(x).squeeze(-1)
 
     # -- Agent interface -------------------------------------------------------------------
 
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
-        with torch.no_grad():
-            o = obs_tensor(obs)
-            if deterministic:
-                action = self.scale.to_env(torch.tanh(self.policy_dist(o)[0]))
-            else:
-                action = self.sample(o)[0]
-        return self.scale.clip(action[0].numpy())
+        if self.config.activation in ("relu", "tanh"):  # `policy_dist` on one row in numpy (common.mlp_row)
+            mean, raw = np.split(mlp_row(self.actor, obs), 2)
+            log_std = self._log_std(raw, np.tanh)
+        else:
+            with torch.inference_mode():
+                mean, log_std = (t[0].numpy() for t in self.policy_dist(obs_tensor(obs)))
+        u = mean
+        if not deterministic:  # the draw `sample` makes, from the same generator
+            u = mean + np.exp(log_std) * torch.randn(mean.shape, generator=self.generator).numpy()
+        return self.scale.to_env_np(np.tanh(u))
 
     def reset(self) -> None:
         """Start of an episode: nothing to reset (exploration is the policy's own noise)."""
@@ -193,13 +211,15 @@ class SAC:
             a, bonus = self.target_action(obs)
             return self._twin_q(self.critic_target, obs, a).min(dim=0).values + bonus
 
-    def actor_loss(self, obs: Tensor) -> Tensor:
+    def actor_loss(self, obs: Tensor, first: tuple[Tensor, Tensor] | None = None) -> Tensor:
         """The SAC actor loss E_s E_{a~pi}[alpha log pi(a|s) - min_i Q_i(s, a)] (SVG eq. 8).
 
-        Reparameterised through the sample, alpha held fixed. Model-based agents override this
-        (e.g. SVG(H) eq. 10); `update` always calls it through `self`.
+        Reparameterised through the sample, alpha held fixed. `first` is the draw
+        `self.sample(obs)` to use (`update` passes the one whose log-probs also drive the
+        temperature), drawn here if None. Model-based agents override this (e.g. SVG(H)
+        eq. 10); `update` always calls it through `self`.
         """
-        a, log_prob = self.sample(obs)
+        a, log_prob = self.sample(obs) if first is None else first
         q = self._twin_q(self.critics, obs, a).min(dim=0).values
         return (self.alpha * log_prob - q).mean()
 
@@ -211,37 +231,32 @@ class SAC:
         critic_loss.backward()
         self.critic_opt.step()
 
+        # SVG eq. 9: J(alpha) = E[-alpha log pi - alpha H_target], in log alpha for positivity,
+        # on the log-probs of the actor loss's own draw (see the module docstring)
+        first = self.sample(batch.obs)
+        log_prob = first[1].detach()
+        target_entropy = self.target_entropy
+        alpha_loss = (self.log_alpha.exp() * (-log_prob - target_entropy)).mean()
         # the actor's gradient flows through the critics but must not fill their grads: freezing
         # them skips that work (bench/README.md: about 7 % of an update)
         self.critics.requires_grad_(False)
         try:
-            actor_loss = self.actor_loss(batch.obs)
+            actor_loss = self.actor_loss(batch.obs, first)
             self.actor_opt.zero_grad(set_to_none=True)
-            actor_loss.backward()
+            (actor_loss + alpha_loss).backward()  # two independent graphs, one backward call
         finally:
             self.critics.requires_grad_(True)
         self.actor_opt.step()
 
-        # SVG eq. 9: J(alpha) = E[-alpha log pi - alpha H_target], in log alpha for positivity.
-        with torch.no_grad():
-            log_prob = self.sample(batch.obs)[1]
-        target_entropy = self.target_entropy
-        alpha_loss = (self.log_alpha.exp() * (-log_prob - target_entropy)).mean()
-        self.alpha_opt.zero_grad(set_to_none=True)
-        alpha_loss.backward()
-        self.alpha_opt.step()
-
         polyak_update(self.critic_target, self.critics, self.config.tau)
         self.updates += 1
-        return {
-            "critic_loss": float(critic_loss.item()),
-            "actor_loss": float(actor_loss.item()),
-            "alpha_loss": float(alpha_loss.item()),
-            "alpha": float(self.alpha.item()),
-            "entropy": float(-log_prob.mean().item()),
-            "target_entropy": float(target_entropy),
-            "q_mean": float(q_both.detach().min(dim=0).values.mean().item()),
-        }
+        with torch.no_grad():  # one conversion to Python floats instead of one per metric
+            c_loss, a_loss, t_loss, alpha, entropy, q_mean = torch.stack([
+                critic_loss, actor_loss, alpha_loss, self.log_alpha.exp(), -log_prob.mean(),
+                q_both.min(dim=0).values.mean(),
+            ]).tolist()
+        return {"critic_loss": c_loss, "actor_loss": a_loss, "alpha_loss": t_loss, "alpha": alpha,
+                "entropy": entropy, "target_entropy": float(target_entropy), "q_mean": q_mean}
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -251,7 +266,6 @@ class SAC:
             "log_alpha": self.log_alpha.detach().clone(),
             "actor_opt": self.actor_opt.state_dict(),
             "critic_opt": self.critic_opt.state_dict(),
-            "alpha_opt": self.alpha_opt.state_dict(),
             "updates": self.updates,
             "generator": self.generator.get_state(),
         }
@@ -264,6 +278,5 @@ class SAC:
             self.log_alpha.copy_(state["log_alpha"])
         self.actor_opt.load_state_dict(state["actor_opt"])
         self.critic_opt.load_state_dict(state["critic_opt"])
-        self.alpha_opt.load_state_dict(state["alpha_opt"])
         self.updates = int(state["updates"])
         self.generator.set_state(state["generator"])

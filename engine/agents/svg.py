@@ -54,18 +54,18 @@ class PathwiseSAC(SAC):
             raise ValueError("a horizon > 0 needs an imagination (a differentiable model)")
         self.imagination, self.horizon, self.ready = imagination, horizon, ready
 
-    def actor_loss(self, obs: Tensor) -> Tensor:
+    def actor_loss(self, obs: Tensor, first: tuple[Tensor, Tensor] | None = None) -> Tensor:
         """SVG eq. 10 / MAAC's objective (negated, averaged over `obs`); SAC's loss until the
-        model is ready."""
+        model is ready. `first`: the draw at `obs` to start from, as in `SAC.actor_loss`."""
         if self.horizon > 0 and not self.ready():
-            return super().actor_loss(obs)
-        return self.expanded_actor_loss(obs, self.horizon)
+            return super().actor_loss(obs, first)
+        return self.expanded_actor_loss(obs, self.horizon, first)
 
-    def expanded_actor_loss(self, obs: Tensor, horizon: int) -> Tensor:
+    def expanded_actor_loss(self, obs: Tensor, horizon: int, first: tuple[Tensor, Tensor] | None = None) -> Tensor:
         """The H-step pathwise loss for an explicit `horizon` (H = 0: SAC's loss, exactly)."""
         alpha, gamma = self.alpha, self.gamma
         state = ModelState(obs)
-        a, log_prob = self.sample(obs)
+        a, log_prob = self.sample(obs) if first is None else first
         value: Tensor | None = None  # sum_t gamma^t c_t (r_t - alpha log pi_t), (batch,)
         weight: Tensor | None = None  # gamma^t c_t of the current step, (batch,)
         for _ in range(horizon):

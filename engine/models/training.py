@@ -34,10 +34,17 @@ class FitConfig:
     weight_decay: float = 0.0
     """L2 penalty: Adam's weight_decay, or on weights only in the ensemble as in MBPO's code
     (2.5e-5..1e-4 rising with depth there; 0 for MVE/SVG)."""
+    max_updates: int | None = None
+    """Cap on minibatch updates of a refit, i.e. a fit of weights already fitted once (the first
+    fit runs to early stopping; a cut epoch is still judged on the holdout); None: no cap.
+    Refits continue from the current weights, so a capped one costs the same however large the
+    data has grown. Read by `fit_early_stopping` (MLP, GRU, reward models), not the ensemble."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.holdout_ratio < 1.0 or self.batch_size < 1 or self.max_epochs < 0:
             raise ValueError("need 0 <= holdout_ratio < 1, batch_size >= 1, max_epochs >= 0")
+        if self.max_updates is not None and self.max_updates < 1:
+            raise ValueError("max_updates must be >= 1 (or None for no cap)")
 
 
 def check_transitions(data: Transitions) -> int:
@@ -92,6 +99,15 @@ def deltas(data: Transitions) -> np.ndarray:
     return np.asarray(data.next_obs, dtype=np.float64) - np.asarray(data.obs, dtype=np.float64)
 
 
+_FITTED = "_fit_early_stopping_done"
+
+
+def mark_fitted(module: nn.Module) -> None:
+    """Declare `module`'s weights fitted (e.g. restored from a checkpoint): its next fit is a
+    refit, capped by `FitConfig.max_updates`."""
+    setattr(module, _FITTED, True)
+
+
 def fit_early_stopping(
     module: nn.Module,
     train_loss: Callable[[Tensor], Tensor],
@@ -104,23 +120,30 @@ def fit_early_stopping(
 
     `train_loss(idx)` is the loss on training rows `idx`; `holdout_loss()` the metric that
     decides stopping (lower is better). The starting weights compete too, so a refit on new
-    data never ends worse on its holdout than the model it started from.
+    data never ends worse on its holdout than the model it started from. A refit (any fit after
+    the first, see `mark_fitted`) makes at most `cfg.max_updates` minibatch updates if set.
     """
-    opt = torch.optim.Adam(module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.Adam(module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
     best = holdout_loss()
     best_state = copy.deepcopy(module.state_dict())
-    since, epoch, last = 0, 0, float("nan")
+    refit = getattr(module, _FITTED, False)
+    budget = cfg.max_updates if (refit and cfg.max_updates is not None) else float("inf")
+    since, epoch, last, updates = 0, 0, float("nan"), 0
     for epoch in range(1, cfg.max_epochs + 1):
         perm = torch.randperm(n_train, generator=gen)
-        total = 0.0
+        total, seen = 0.0, 0
         for i in range(0, n_train, cfg.batch_size):
+            if updates >= budget:
+                break
             idx = perm[i:i + cfg.batch_size]
             loss = train_loss(idx)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             total += loss.item() * len(idx)
-        last = total / n_train
+            seen += len(idx)
+            updates += 1
+        last = total / seen
         current = holdout_loss()
         if current < best - cfg.min_improvement * abs(best):
             best, best_state, since = current, copy.deepcopy(module.state_dict()), 0
@@ -128,8 +151,11 @@ def fit_early_stopping(
             since += 1
             if since > cfg.patience:
                 break
+        if updates >= budget:
+            break
     module.load_state_dict(best_state)
-    return {"epochs": float(epoch), "train_loss": last, "holdout_loss": best}
+    mark_fitted(module)
+    return {"epochs": float(epoch), "train_loss": last, "holdout_loss": best, "updates": float(updates)}
 
 
 def rollout_by_steps(step: Callable[[ModelState, Tensor], ModelState], state: ModelState,

@@ -86,6 +86,10 @@ class TrainConfig:
     dynamics; needed for envs without known functions)."""
     record_model: bool = True
     """Fit a model and record Study 1 open-loop errors even for presets that do not use one."""
+    record_model_updates: int | None = 200
+    """Cap on minibatch updates per fit of a model used only for Study 1 (FitConfig.max_updates;
+    each refit continues from the last weights), so recording costs the same per interval however
+    large the replay grows; None fits to early stopping. Models the agent uses are never capped."""
     start_steps: int = 10_000
     """Uniformly random actions before learning starts (MVE: 10k)."""
     model_start_steps: int = 5_000
@@ -138,6 +142,8 @@ class TrainConfig:
             raise ValueError("model must be mlp, ensemble or gru")
         if self.steps < 1 or self.snapshot_interval < 1 or self.commit_interval < 1:
             raise ValueError("steps, snapshot_interval and commit_interval must be positive")
+        if self.record_model_updates is not None and self.record_model_updates < 1:
+            raise ValueError("record_model_updates must be >= 1 (or None for no cap)")
         if self.horizon < 0 or self.model_error_horizon < 1:
             raise ValueError("horizon must be >= 0 and model_error_horizon >= 1")
         if preset.actor_model and self.dynamics == "oracle":

@@ -23,6 +23,7 @@ from engine.agents.svg import PathwiseSAC
 from engine.envs.factory import make_env, sim_state_fns
 from engine.models import make_dynamics
 from engine.models.dynamics_base import Dynamics
+from engine.models.training import mark_fitted
 from engine.record import RunWriter
 from engine.train import checkpoint
 from engine.train.config import TrainConfig
@@ -81,6 +82,8 @@ class Trainer:
         self.replay.load(replay_fields)
         if self.model is not None and self.state.model_fit_step and not hasattr(self.model, "state_dict"):
             self._fit_model()  # models without saved weights are refitted on the same data
+        elif self.model is not None and self.state.model_fit_step:
+            mark_fitted(self.model)  # restored weights: the next fit is a (possibly capped) refit
         self.obs = obs
         if obs is not None and self.state.episode_step:  # mid-episode: put the simulator back
             self.env.reset(seed=self.cfg.seed + self.state.episode)
@@ -244,8 +247,14 @@ def _agent_config(cfg: TrainConfig):  # noqa: ANN202 - the preset's own config c
 
 
 def _model_config(name: str, cfg: TrainConfig):  # noqa: ANN202
-    if not cfg.model_config or name == "oracle":
+    record_only = not (cfg.uses_model or cfg.actor_uses_model)
+    capped = record_only and cfg.record_model_updates is not None and name != "oracle"
+    if (not cfg.model_config and not capped) or name == "oracle":
         return None
     from engine.models import model_config_class
 
-    return dataclasses.replace(model_config_class(name)(), **cfg.model_config)
+    model_cfg = dataclasses.replace(model_config_class(name)(), **cfg.model_config)
+    if capped:  # Study 1's model only: a fixed refit budget (bench/README.md, docs/training.md)
+        fit = dataclasses.replace(model_cfg.fit, max_updates=cfg.record_model_updates)
+        model_cfg = dataclasses.replace(model_cfg, fit=fit)
+    return model_cfg

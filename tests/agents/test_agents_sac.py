@@ -66,7 +66,7 @@ def test_agent_samples_report_the_log_prob_of_their_own_pre_tanh_draw() -> None:
 def test_target_value_takes_the_minimum_of_the_twin_target_critics(lower: int) -> None:
     agent = SAC(OBS_SPACE, ACT_SPACE, SMALL["sac"], seed=0)
     with torch.no_grad():  # shift the *other* target critic up: the min must ignore it
-        agent.critic_target[1 - lower][-1].bias.add_(100.0)
+        agent.critic_target.biases[-1][1 - lower].add_(100.0)  # (member, 1, out) of the output layer
     obs = torch.randn(8, 3)
     state = agent.generator.get_state()
     v = agent.target_value(obs)
@@ -74,10 +74,10 @@ def test_target_value_takes_the_minimum_of_the_twin_target_critics(lower: int) -
     a, log_prob = agent.sample(obs)
     x = torch.cat([obs, agent.scale.to_unit(a)], -1)
     with torch.no_grad():
-        q_low = agent.critic_target[lower](x).squeeze(-1)
+        q_low = agent.critic_target.member(lower)(x).squeeze(-1)
     torch.testing.assert_close(v, q_low - agent.alpha * log_prob.detach())
     # q_value is the min of the *online* twins, which the target shift did not touch.
-    q_online = torch.stack([c(x).squeeze(-1) for c in agent.critics]).min(0).values
+    q_online = torch.stack([agent.critics.member(i)(x).squeeze(-1) for i in range(2)]).min(0).values
     torch.testing.assert_close(agent.q_value(obs, a), q_online)
 
 
@@ -153,7 +153,7 @@ def test_schedule_config_is_validated() -> None:
 
 def test_update_uses_an_overridden_actor_loss() -> None:
     class Frozen(SAC):
-        def actor_loss(self, obs: torch.Tensor) -> torch.Tensor:
+        def actor_loss(self, obs: torch.Tensor, first=None) -> torch.Tensor:
             return 0.0 * self.sample(obs)[0].sum()
 
     agent = Frozen(OBS_SPACE, ACT_SPACE, SMALL["sac"], seed=0)

@@ -11,7 +11,7 @@ from engine.models import DYNAMICS, make_dynamics, model_config_class
 from engine.models.deterministic import MLPDynamics, MLPDynamicsConfig
 from engine.models.dynamics_base import ModelState, Transitions
 from engine.models.gru import GRUDynamics, GRUDynamicsConfig, sequence_starts
-from engine.models.training import FitConfig, episode_positions, fit_early_stopping, holdout_mask
+from engine.models.training import FitConfig, episode_positions, fit_early_stopping, holdout_mask, mark_fitted
 
 FAST = FitConfig(max_epochs=30, batch_size=64)
 
@@ -161,3 +161,23 @@ def test_early_stopping_restores_the_weights_best_on_the_holdout() -> None:
     assert value() == best and abs(best - 1.0) < 0.06
     assert metrics["holdout_loss"] == (best - 1.0) ** 2
     assert metrics["epochs"] < 100  # stopped after `patience` epochs of no improvement
+
+
+def test_max_updates_caps_refits_only_and_a_restored_model_counts_as_fitted(
+        pendulum_data: tuple[Transitions, Transitions]) -> None:
+    train, test = pendulum_data
+    cfg = MLPDynamicsConfig(hidden=32, layers=2, fit=FitConfig(max_epochs=8, batch_size=64, patience=100,
+                                                               min_improvement=0.0, max_updates=7))
+    model = MLPDynamics(4, 1, cfg)
+    first = model.fit(train)
+    n_batches = -(-int(first["n_train"]) // 64)
+    assert first["updates"] == 8 * n_batches > 7  # the first fit is not capped
+    refit = model.fit(train)
+    assert refit["updates"] == 7 and refit["epochs"] == 1  # the refit is cut inside its first epoch
+    assert refit["holdout_loss"] < 0.1  # still the fitted model (the refit continued from its weights)
+    restored = MLPDynamics(4, 1, cfg)
+    restored.load_state_dict(model.state_dict())
+    mark_fitted(restored)
+    assert restored.fit(train)["updates"] == 7
+    with pytest.raises(ValueError, match="max_updates"):
+        FitConfig(max_updates=0)
