@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -58,41 +60,27 @@ def _add_gradient_error(kinds: argparse._SubParsersAction) -> None:
                    help=_field_help(GradientErrorConfig, "gain"))
     p.add_argument("--dt", type=float, default=d.dt, help=_field_help(GradientErrorConfig, "dt"))
     p.add_argument("--base-seed", type=int, default=d.base_seed, help=_field_help(GradientErrorConfig, "base_seed"))
-    p.add_argument("--resume", action="store_true", help="continue a killed study in --out")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing store at --out")
-    p.add_argument("--print-config", action="store_true", help="print the full config as JSON and exit")
+    _store_args(p)
     p.set_defaults(func=_run_gradient_error)
     del h
 
 
 def _run_gradient_error(args: argparse.Namespace) -> int:
-    import json
-
-    from engine.cli.runner import count_update, run_with_bar
     from engine.studies.gradient_config import GradientErrorConfig
 
-    try:
-        cfg = GradientErrorConfig(
+    def config() -> GradientErrorConfig:
+        return GradientErrorConfig(
             seeds=args.seeds, horizon_max=args.horizons, gamma=args.gamma, data_size=args.data_size,
             noise=args.noise, explore=args.explore, critic=args.critic, model=args.model,
             gain=tuple(args.gain), dt=args.dt, base_seed=args.base_seed,
         )
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if args.print_config:
-        print(json.dumps(dataclasses.asdict(cfg), indent=2))
-        return 0
-    if not args.out:
-        print("error: --out is required", file=sys.stderr)
-        return 2
-    from engine.studies.gradient_error import run_study
 
-    return run_with_bar(
-        cfg.seeds, "seed", "gradient error",
-        lambda progress: run_study(cfg, Path(args.out), resume=args.resume, overwrite=args.overwrite, progress=progress),
-        count_update,
-    )
+    def run(cfg: GradientErrorConfig, progress: Callable) -> Path:
+        from engine.studies.gradient_error import run_study
+
+        return run_study(cfg, Path(args.out), resume=args.resume, overwrite=args.overwrite, progress=progress)
+
+    return _run_counted(args, config, run, "seeds", "seed", "gradient error")
 
 
 def _add_model_comparison(kinds: argparse._SubParsersAction) -> None:
@@ -119,24 +107,43 @@ def _add_model_comparison(kinds: argparse._SubParsersAction) -> None:
     p.add_argument("--holdout-fraction", type=float, default=d.holdout_fraction, help=h("holdout_fraction"))
     p.add_argument("--model-config", default="{}", metavar="JSON", help=h("model_config"))
     p.add_argument("--seed", type=int, default=d.seed, help=h("seed"))
-    p.add_argument("--resume", action="store_true", help="continue a killed study in --out")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing store at --out")
-    p.add_argument("--print-config", action="store_true", help="print the full config as JSON and exit")
+    _store_args(p)
     p.set_defaults(func=_run_model_comparison)
 
 
 def _run_model_comparison(args: argparse.Namespace) -> int:
     import json
 
-    from engine.cli.runner import count_update, run_with_bar
     from engine.studies.model_comparison import ModelComparisonConfig, run_study
 
-    try:
-        cfg = ModelComparisonConfig(
+    def config() -> ModelComparisonConfig:
+        return ModelComparisonConfig(
             buffer=args.buffer, models=tuple(m.strip() for m in args.models.split(",") if m.strip()),
             stages=args.stages, horizon=args.horizon, starts=args.starts, test_fraction=args.test_fraction,
             holdout_fraction=args.holdout_fraction, model_config=json.loads(args.model_config), seed=args.seed,
         )
+
+    def run(cfg: ModelComparisonConfig, progress: Callable) -> Path:
+        return run_study(cfg, Path(args.out), resume=args.resume, overwrite=args.overwrite, progress=progress)
+
+    return _run_counted(args, config, run, "stages", "stage", "model comparison")
+
+
+def _store_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--resume", action="store_true", help="continue a killed study in --out")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing store at --out")
+    p.add_argument("--print-config", action="store_true", help="print the full config as JSON and exit")
+
+
+def _run_counted(args: argparse.Namespace, config: Callable[[], Any], run: Callable[[Any, Callable], Path],
+                 total: str, unit: str, desc: str) -> int:
+    """Build the config (2 on a bad one), print it or run it under a bar of `cfg.<total>` units."""
+    import json
+
+    from engine.cli.runner import count_update, run_with_bar
+
+    try:
+        cfg = config()
     except (ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -146,9 +153,4 @@ def _run_model_comparison(args: argparse.Namespace) -> int:
     if not args.out:
         print("error: --out is required", file=sys.stderr)
         return 2
-
-    return run_with_bar(
-        cfg.stages, "stage", "model comparison",
-        lambda progress: run_study(cfg, Path(args.out), resume=args.resume, overwrite=args.overwrite, progress=progress),
-        count_update,
-    )
+    return run_with_bar(getattr(cfg, total), unit, desc, lambda progress: run(cfg, progress), count_update)
