@@ -131,11 +131,15 @@ class GaussianEnsemble(nn.Module):
         return obs + self.out_norm.denormalize(mu), logvar.exp() * self.out_norm.std.pow(2)
 
     def step(self, state: ModelState, action: Tensor) -> ModelState:
-        mean, var = self.predict_members(state.obs, action)
+        return self.next_state(*self.predict_members(state.obs, action))
+
+    def next_state(self, mean: Tensor, var: Tensor) -> ModelState:
+        """The next state from every member's prediction, each (members, batch, obs_dim), as
+        `step_mode` says (callers that also need the members' spread predict once)."""
         elites = self.elite_idx
         if self.step_mode == "mean":
             return ModelState(obs=mean[elites].mean(0))
-        batch = state.obs.shape[0]
+        batch = mean.shape[1]
         pick = elites[torch.randint(len(elites), (batch,), generator=self._step_gen)]
         rows = torch.arange(batch)
         nxt = mean[pick, rows]  # (batch, obs_dim): member pick[i] for sample i
