@@ -226,6 +226,33 @@ class GaussianEnsemble(nn.Module):
         }
 
 
+class SpreadTracking:
+    """The ensemble stepping as usual, keeping each step's disagreement per sample: the L2 norm
+    over dimensions of the std (Bessel-corrected) across elites of the predicted next-observation
+    means, in observation units like an L2 prediction error. Needs >= 2 elites."""
+
+    differentiable = False
+
+    def __init__(self, ensemble: GaussianEnsemble) -> None:
+        if len(ensemble.elites) < 2:
+            raise ValueError("disagreement needs at least 2 elites")
+        self.ensemble = ensemble
+        self._spread: list[Tensor] = []  # (batch,) per step since the last `take`
+
+    def step(self, state: ModelState, action: Tensor) -> ModelState:
+        mean, var = self.ensemble.predict_members(state.obs, action)  # (members, batch, obs_dim)
+        self._spread.append(mean[self.ensemble.elite_idx].std(dim=0).norm(dim=-1))
+        return self.ensemble.next_state(mean, var)
+
+    def rollout(self, state: ModelState, actions: Tensor) -> Tensor:
+        return rollout_by_steps(self.step, state, actions)
+
+    def take(self) -> list[Tensor]:
+        """Each step's (batch,) disagreement since the last call, oldest first."""
+        values, self._spread = self._spread, []
+        return values
+
+
 def _gaussian_nll(mu: Tensor, logvar: Tensor, target: Tensor) -> Tensor:
     """(members,) NLL averaged over batch and dimensions; target broadcasts to mu."""
     nll = 0.5 * ((mu - target).pow(2) * torch.exp(-logvar) + logvar + math.log(2 * math.pi))

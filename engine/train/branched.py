@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor
 
 from engine.agents.base import Batch
 from engine.models.dynamics_base import ModelState
+from engine.models.ensemble import SpreadTracking
 from engine.train.mve import Imagination
 from engine.train.replay import Replay
 
@@ -161,30 +161,6 @@ def mixed_batch(replay: Replay, buffer: ModelBuffer, batch_size: int, real_ratio
                  terminated=cat("terminated"))
 
 
-class SpreadTracking:
-    """An ensemble stepping as usual that also keeps, per step, each sample's disagreement:
-    the L2 norm over dimensions of the std across elites of the predicted next-observation
-    means (observation units, comparable with the `model_error` group's `error`)."""
-
-    differentiable = False
-
-    def __init__(self, ensemble: Any) -> None:  # engine.models.ensemble.GaussianEnsemble
-        self.ensemble = ensemble
-        self.spread: list[Tensor] = []  # (batch,) per step since the last `take`
-
-    def step(self, state: ModelState, action: Tensor) -> ModelState:
-        mean, var = self.ensemble.predict_members(state.obs, action)  # (members, batch, obs_dim)
-        elites = self.ensemble.elite_idx
-        if len(elites) > 1:
-            self.spread.append(mean[elites].std(dim=0).norm(dim=-1))
-        return self.ensemble.next_state(mean, var)
-
-    def take(self) -> float:
-        """Mean disagreement over every sample-step since the last call (NaN with < 2 elites)."""
-        values, self.spread = self.spread, []
-        return float(torch.cat(values).mean()) if values else math.nan
-
-
 class BranchedRollouts:
     """Fills a model buffer with k-step branches from real states and mixes SAC's batches."""
 
@@ -210,8 +186,9 @@ class BranchedRollouts:
             state = ModelState(torch.as_tensor(replay.obs[idx]), replay.sim_state[idx] if with_sim else None)
             steps += self._branch(state, agent, self.length)
         self.mean_length = steps / len(starts)
-        if self.spread is not None:
-            self.disagreement = self.spread.take()
+        if self.spread is not None:  # mean over every imagined sample-step of this rollout
+            spread = self.spread.take()
+            self.disagreement = float(torch.cat(spread).mean()) if spread else math.nan
 
     @torch.no_grad()
     def _branch(self, state: ModelState, agent: Any, k: int) -> int:

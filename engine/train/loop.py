@@ -22,13 +22,14 @@ from engine.agents.base import Agent, one_step_targets
 from engine.agents.svg import PathwiseSAC
 from engine.envs.factory import make_env, sim_state_fns
 from engine.models import make_dynamics
+from engine.models.ensemble import GaussianEnsemble, SpreadTracking
 from engine.models.dynamics_base import Dynamics
 from engine.record import RunWriter
 from engine.train import checkpoint
-from engine.train.branched import BranchedRollouts, SpreadTracking
+from engine.train.branched import BranchedRollouts
 from engine.train.config import TrainConfig
 from engine.train.evaluate import evaluate
-from engine.train.open_loop import choose, open_loop_errors, valid_starts
+from engine.train.open_loop import choose, open_loop, valid_starts
 from engine.train.recorder import TrainRecorder
 from engine.train.replay import Replay
 from engine.train.targets import critic_targets, make_imagination
@@ -66,7 +67,7 @@ class Trainer:
             self.agent = make_agent(cfg.agent_name, obs_space, act_space, _agent_config(cfg), targets, seed=cfg.seed)
         self.branched: BranchedRollouts | None = None
         if cfg.branched:  # MBPO: SAC on a real/model mix of branched rollouts
-            spread = SpreadTracking(self.model) if hasattr(self.model, "elite_idx") else None
+            spread = SpreadTracking(self.model) if _has_spread(self.model) else None
             self.branched = BranchedRollouts(cfg.rollout_config(), make_imagination(cfg, spread or self.model, self.learned),
                                              obs_space.shape[0], act_space.shape[0], cfg.model_fit_interval, spread)
         self.replay = Replay.empty(cfg.steps, obs_space.shape[0], act_space.shape[0], sim_dim)
@@ -212,8 +213,10 @@ class Trainer:
             choose(valid_starts(self.replay, H, holdout_only=True), n, self.rng),
             choose(valid_starts(self.replay, H, lo=s.model_fit_step), n, self.rng),
         ])  # (split, start)
-        err, err_n = zip(*(open_loop_errors(self.model, self.replay, st, H, std) for st in starts), strict=True)
-        return {"error": np.stack(err), "error_normalized": np.stack(err_n), "start_step": starts}
+        splits = [open_loop(self.model, self.replay, st, H, std) for st in starts]
+        return {"error": np.stack([r.error for r in splits]), "start_step": starts,
+                "error_normalized": np.stack([r.error_normalized for r in splits]),
+                "disagreement": np.stack([r.disagreement for r in splits])}
 
     def _commit(self) -> None:
         stored = self.writer.committed["replay"]
@@ -233,8 +236,14 @@ class Trainer:
 
 def _nan_errors(cfg: TrainConfig) -> dict[str, np.ndarray]:
     shape = (2, cfg.model_error_starts, cfg.model_error_horizon)
-    return {"error": np.full(shape, np.nan, np.float32), "error_normalized": np.full(shape, np.nan, np.float32),
+    nan = lambda: np.full(shape, np.nan, np.float32)  # noqa: E731
+    return {"error": nan(), "error_normalized": nan(), "disagreement": nan(),
             "start_step": np.full(shape[:2], -1, np.int64)}
+
+
+def _has_spread(model: Dynamics | None) -> bool:
+    """Whether `model` is an ensemble with elites to disagree."""
+    return isinstance(model, GaussianEnsemble) and len(model.elites) > 1
 
 
 def _set_elapsed(env: gym.Env, steps: int) -> None:

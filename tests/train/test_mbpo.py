@@ -15,14 +15,15 @@ from engine import open_run
 from engine.agents import SAC, SACConfig
 from engine.envs.factory import make_env, sim_state_fns
 from engine.models import make_dynamics
-from engine.models.ensemble import EnsembleConfig, GaussianEnsemble
+from engine.models.ensemble import EnsembleConfig, GaussianEnsemble, SpreadTracking
 from engine.models.known import known_functions
 from engine.models.training import FitConfig
 from engine.record import RunWriter
 from engine.train import checkpoint
-from engine.train.branched import BranchedRollouts, ModelBuffer, RolloutConfig, SpreadTracking, mixed_batch
+from engine.train.branched import BranchedRollouts, ModelBuffer, RolloutConfig, mixed_batch
 from engine.train.config import TrainConfig
 from engine.train.loop import Trainer
+from engine.train.open_loop import open_loop, open_loop_errors
 from engine.train.replay import Replay
 from engine.train.run import REPLAY_FIELDS
 from engine.train.targets import make_imagination
@@ -176,3 +177,31 @@ def test_killed_mbpo_run_resumes_with_its_model_buffer(tmp_path, kill_after_comm
     tree = _check_store(out, 400)
     assert list(tree["eval"]["env_step"].values) == [200, 400]
     assert np.isfinite(tree["train"]["ensemble_disagreement"].values[-5:]).all()
+
+
+def test_open_loop_disagreement_is_the_elites_spread_along_the_rollout():
+    replay = _real_replay(200)
+    model = GaussianEnsemble(4, 1, EnsembleConfig(members=4, elites=3, hidden=32, layers=2, step_mode="mean",
+                                                  fit=FitConfig(max_epochs=3)))
+    model.fit(replay.model_data())
+    starts, H = np.array([0, 20, 40, -1]), 3
+    std = replay.next_obs[:200].std(0)
+    result = open_loop(model, replay, starts, H, std)
+    err, _ = open_loop_errors(model, replay, starts, H, std)
+    np.testing.assert_array_equal(result.error, err)
+    assert np.isnan(result.disagreement[-1]).all()  # padding stays padding
+    # by hand: "mean" mode moves to the elites' mean; the spread is taken where the rollout is
+    obs = torch.as_tensor(replay.obs[starts[:3]])
+    elites = model.elites
+    with torch.no_grad():
+        for h in range(H):
+            mean, _ = model.predict_members(obs, torch.as_tensor(replay.action[starts[:3] + h]))
+            m = mean[elites].double()  # (elites, batch, obs_dim)
+            by_hand = ((m - m.mean(0)).pow(2).sum(0) / (len(elites) - 1)).sqrt().norm(dim=-1)
+            np.testing.assert_allclose(result.disagreement[:3, h], by_hand.numpy(), rtol=1e-5)
+            obs = mean[elites].mean(0)
+    assert (result.disagreement[:3] > 0).all()
+    # a model without elites has none
+    mlp = make_dynamics("mlp", make_env(ENV).observation_space, make_env(ENV).action_space, ENV)
+    mlp.fit(replay.model_data())
+    assert np.isnan(open_loop(mlp, replay, starts, H, std).disagreement).all()

@@ -117,6 +117,15 @@ def test_short_training_writes_a_complete_store(tmp_path, algo, env, extra):
             assert np.isnan(disagreement).all()
         else:
             assert np.isfinite(disagreement).all() and (disagreement > 0).all()
+    # Study 1's calibration view: the ensemble's disagreement beside every real error, else NaN
+    me = tree["model_error"]
+    real = np.isfinite(me["error"].values)
+    spread = me["disagreement"].values
+    assert np.isnan(spread[~real]).all()
+    if algo in ("mbpo", "maac"):
+        assert real.any() and np.isfinite(spread[real]).all() and (spread[real] > 0).all()
+    else:
+        assert np.isnan(spread).all()
     if env.startswith("HalfCheetah"):  # fully observable: x position kept, sim state stored
         assert tree["replay"].sizes["obs_dim"] == 18 and tree["replay"].sizes["sim_dim"] == 27
 
