@@ -205,7 +205,8 @@ class BranchedRollouts:
             if not alive.any():
                 break
             keep = alive.numpy()
-            state = ModelState(nxt.obs[alive].float(), None if nxt.sim is None else nxt.sim[keep])
+            state = ModelState(nxt.obs[alive].float(), None if nxt.sim is None else nxt.sim[keep],
+                               None if nxt.hidden is None else nxt.hidden[alive])
         return added
 
     def batch(self, replay: Replay, batch_size: int, rng: np.random.Generator) -> Batch:

@@ -68,8 +68,9 @@ class Trainer:
         self.branched: BranchedRollouts | None = None
         if cfg.branched:  # MBPO: SAC on a real/model mix of branched rollouts
             spread = SpreadTracking(self.model) if _has_spread(self.model) else None
-            self.branched = BranchedRollouts(cfg.rollout_config(), make_imagination(cfg, spread or self.model, self.learned),
-                                             obs_space.shape[0], act_space.shape[0], cfg.model_fit_interval, spread)
+            branch_imagination = make_imagination(cfg, spread or self.model, self.learned)
+            self.branched = BranchedRollouts(cfg.rollout_config(), branch_imagination, obs_space.shape[0],
+                                             act_space.shape[0], cfg.model_fit_interval, spread)
         self.replay = Replay.empty(cfg.steps, obs_space.shape[0], act_space.shape[0], sim_dim)
         self.rng = np.random.default_rng(cfg.seed)
         self.state = checkpoint.Counters()

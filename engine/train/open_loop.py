@@ -1,9 +1,10 @@
 """Study 1 measurement: open-loop model error vs horizon from real start states.
 
 From a start t, the model is rolled with the recorded actions a_t .. a_{t+H-1}; prediction h is
-compared with the real s_{t+h} = next_obs[t+h-1]; for an ensemble, the elites' disagreement
-at each step is kept beside the error (a calibration view: does the spread predict the error?). A start is valid only if its whole window lies
+compared with the real s_{t+h} = next_obs[t+h-1]. A start is valid only if its whole window lies
 in one episode with no termination before its last step, so no rollout crosses an episode end.
+For an ensemble the elites' disagreement at each step is kept beside the error (a calibration
+view: does the spread predict the error?).
 """
 
 from __future__ import annotations

@@ -35,7 +35,8 @@ def test_rollout_length_schedule_and_buffer_capacity_follow_mbpo():
     hopper = TrainConfig(algo="mbpo", env_id="Hopper-v5").rollout_config()
     assert hopper.schedule == (20, 100, 1, 15)
     # k = 1 up to epoch 20, then min + (epoch - 20) / 80 * 14 truncated, 15 from epoch 100 on
-    for step, k in [(0, 1), (20_999, 1), (21_000, 1), (26_000, 2), (60_000, 8), (99_999, 14), (100_000, 15), (500_000, 15)]:
+    cases = [(0, 1), (20_999, 1), (21_000, 1), (26_000, 2), (60_000, 8), (99_999, 14), (100_000, 15), (500_000, 15)]
+    for step, k in cases:
         epoch = step // 1000
         expected = 1 if epoch <= 20 else int(min((epoch - 20) / 80, 1) * 14 + 1)
         assert hopper.length(step) == k == expected, step
