@@ -131,11 +131,15 @@ class GaussianEnsemble(nn.Module):
         return obs + self.out_norm.denormalize(mu), logvar.exp() * self.out_norm.std.pow(2)
 
     def step(self, state: ModelState, action: Tensor) -> ModelState:
-        mean, var = self.predict_members(state.obs, action)
+        return self.next_state(*self.predict_members(state.obs, action))
+
+    def next_state(self, mean: Tensor, var: Tensor) -> ModelState:
+        """The next state from every member's prediction, each (members, batch, obs_dim), as
+        `step_mode` says (callers that also need the members' spread predict once)."""
         elites = self.elite_idx
         if self.step_mode == "mean":
             return ModelState(obs=mean[elites].mean(0))
-        batch = state.obs.shape[0]
+        batch = mean.shape[1]
         pick = elites[torch.randint(len(elites), (batch,), generator=self._step_gen)]
         rows = torch.arange(batch)
         nxt = mean[pick, rows]  # (batch, obs_dim): member pick[i] for sample i
@@ -220,6 +224,33 @@ class GaussianEnsemble(nn.Module):
             "holdout_mse": float(best[self.elite_idx].mean()), "holdout_mse_all": float(best.mean()),
             "n_train": float(n), "n_holdout": float(held.sum()),
         }
+
+
+class SpreadTracking:
+    """The ensemble stepping as usual, keeping each step's disagreement per sample: the L2 norm
+    over dimensions of the std (Bessel-corrected) across elites of the predicted next-observation
+    means, in observation units like an L2 prediction error. Needs >= 2 elites."""
+
+    differentiable = False
+
+    def __init__(self, ensemble: GaussianEnsemble) -> None:
+        if len(ensemble.elites) < 2:
+            raise ValueError("disagreement needs at least 2 elites")
+        self.ensemble = ensemble
+        self._spread: list[Tensor] = []  # (batch,) per step since the last `take`
+
+    def step(self, state: ModelState, action: Tensor) -> ModelState:
+        mean, var = self.ensemble.predict_members(state.obs, action)  # (members, batch, obs_dim)
+        self._spread.append(mean[self.ensemble.elite_idx].std(dim=0).norm(dim=-1))
+        return self.ensemble.next_state(mean, var)
+
+    def rollout(self, state: ModelState, actions: Tensor) -> Tensor:
+        return rollout_by_steps(self.step, state, actions)
+
+    def take(self) -> list[Tensor]:
+        """Each step's (batch,) disagreement since the last call, oldest first."""
+        values, self._spread = self._spread, []
+        return values
 
 
 def _gaussian_nll(mu: Tensor, logvar: Tensor, target: Tensor) -> Tensor:

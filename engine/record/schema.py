@@ -47,6 +47,9 @@ class Var:
     """Human-readable description, used as axis label."""
     allow_nan: bool = False
     """Whether NaN/inf values are legitimate (e.g. padding); otherwise the reader rejects them."""
+    optional: bool = False
+    """Whether a store may lack it: variables added within a schema version, so stores written
+    before them stay valid (readers treat absence as "not recorded")."""
 
 
 @dataclass(frozen=True)
@@ -145,9 +148,15 @@ GROUPS: dict[str, Group] = {
                 ("snapshot", "split", "start", "horizon"), "float32", "1",
                 "open-loop prediction error, standardised per dimension", allow_nan=True,
             ),
+            "disagreement": Var(
+                ("snapshot", "split", "start", "horizon"), "float32", "env",
+                "ensemble disagreement along the rollout (L2 norm of the elites' std of predicted "
+                "means; NaN for other models)", allow_nan=True, optional=True,
+            ),
         },
         chunk=16,
-        doc="Study 1: open-loop error of the current model vs horizon, at each snapshot.",
+        doc="Study 1: open-loop error of the current model vs horizon, at each snapshot, with the "
+        "ensemble's own disagreement beside it (calibration).",
     ),
     "critic": Group(
         append_dim="snapshot",

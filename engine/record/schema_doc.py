@@ -53,7 +53,7 @@ def _group_section(name: str, group: Group) -> list[str]:
     for vname, var in group.coords.items():
         lines.append(_var_row(vname, var, group.append_dim, "coordinate"))
     for vname, var in group.variables.items():
-        lines.append(_var_row(vname, var, group.append_dim, "data"))
+        lines.append(_var_row(vname, var, group.append_dim, "data (optional)" if var.optional else "data"))
     return [*lines, ""]
 
 

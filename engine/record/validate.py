@@ -34,7 +34,7 @@ def plan_group(gname: str, group: Any, n: int, limits: Limits) -> GroupPlan:
     if not isinstance(append_dim, str) or not append_dim:
         raise StoreError(f"Group {gname!r} is not in the schema and does not declare its append dim.")
     if spec is not None:
-        absent = [v for v in all_vars(spec) if v not in arrays]
+        absent = [v for v, var in all_vars(spec).items() if v not in arrays and not var.optional]
         if absent:
             raise StoreError(f"Group {gname!r} is missing variable(s) {absent}.")
     sizes: dict[str, tuple[int, str]] = {append_dim: (n, "the commit record")}

@@ -39,8 +39,11 @@ def ckpt_dir(store: Path) -> Path:
 
 def save(store: Path, counters: Counters, committed: dict[str, int], agent: Any, model: Any,
          rng: np.random.Generator, obs: np.ndarray | None, sim: np.ndarray | None,
-         learned: dict[str, Any] | None = None) -> Path:
-    """Write the checkpoint for the store state `committed` (group -> length); returns its path."""
+         learned: dict[str, Any] | None = None, extras: dict[str, Any] | None = None) -> Path:
+    """Write the checkpoint for the store state `committed` (group -> length); returns its path.
+
+    `learned` (reward/termination models) and `extras` (e.g. MBPO's model buffer) map names to
+    objects with `state_dict()`."""
     d = ckpt_dir(store)
     d.mkdir(exist_ok=True)
     state = {
@@ -49,6 +52,7 @@ def save(store: Path, counters: Counters, committed: dict[str, int], agent: Any,
         "agent": agent.state_dict(),
         "model": model.state_dict() if model is not None and hasattr(model, "state_dict") else {},
         "learned": {name: m.state_dict() for name, m in (learned or {}).items()},
+        "extras": {name: x.state_dict() for name, x in (extras or {}).items()},
         "rng": rng.bit_generator.state,
         "torch_rng": torch.get_rng_state(),
         "obs": None if obs is None else torch.as_tensor(obs),
@@ -74,15 +78,16 @@ def committed(path: Path) -> dict[str, int]:
 
 
 def load(path: Path, agent: Any, model: Any, rng: np.random.Generator, learned: dict[str, Any] | None = None,
-         ) -> tuple[Counters, np.ndarray | None, np.ndarray | None]:
+         extras: dict[str, Any] | None = None) -> tuple[Counters, np.ndarray | None, np.ndarray | None]:
     """Restore agent, models and RNGs in place; returns the counters, observation and sim state."""
     state = torch.load(path, weights_only=True)
     agent.load_state_dict(state["agent"])
     if model is not None and state["model"]:
         model.load_state_dict(state["model"])
-    for name, m in (learned or {}).items():
-        if name in state["learned"]:
-            m.load_state_dict(state["learned"][name])
+    for saved, objects in (("learned", learned), ("extras", extras)):
+        for name, m in (objects or {}).items():
+            if name in state.get(saved, {}):
+                m.load_state_dict(state[saved][name])
     rng.bit_generator.state = state["rng"]
     torch.set_rng_state(state["torch_rng"])
     obs = None if state["obs"] is None else state["obs"].numpy()

@@ -30,16 +30,37 @@ class Preset:
     """Default model horizon H (critic targets and/or actor)."""
     agent_defaults: Mapping[str, Any] = field(default_factory=dict)
     """Preset defaults of agent config fields (the run's `agent` overrides them)."""
+    branched: bool = False
+    """SAC trains on a real/model mix with branched model rollouts into a model buffer (MBPO;
+    engine/train/branched.py)."""
+    loop_defaults: Mapping[str, Any] = field(default_factory=dict)
+    """Preset defaults of the loop fields in LOOP_DEFAULTS (the run's own values override them)."""
 
     def __post_init__(self) -> None:
-        if self.actor_model and self.agent != "sac":
-            raise ValueError("a model-based actor is implemented for SAC only")
+        if (self.actor_model or self.branched) and self.agent != "sac":
+            raise ValueError("a model-based actor and branched rollouts are implemented for SAC only")
+        if set(self.loop_defaults) - set(LOOP_DEFAULTS):
+            raise ValueError(f"loop_defaults may set {sorted(LOOP_DEFAULTS)} only")
+
+
+#: TrainConfig fields whose None means "the preset's default", and their defaults otherwise
+LOOP_DEFAULTS = {"start_steps": 10_000, "model_start_steps": 5_000, "model_fit_interval": 5_000,
+                 "updates_per_step": 1}
 
 
 #: SAC-SVG eq. 14 target-entropy decay (app. A.2 searches H_init in {1, 0, -1, -2}, H_final in
 #: {H_init, -5, -1, ..., -64}, beta in {1, ..., 64} per task); our one choice for every task
 SVG_ENTROPY_DECAY = {"target_entropy": 0.0, "target_entropy_final": -2.0,
                      "target_entropy_decay_steps": 100_000, "target_entropy_decay_power": 1.0}
+
+#: MBPO's SAC (softlearning defaults in MBPO's code): 2x256, lr 3e-4 everywhere, batch 256,
+#: initial temperature 1 (log alpha = 0); target entropy -act_dim ("auto")
+MBPO_SAC = {"hidden": 256, "actor_lr": 3e-4, "critic_lr": 3e-4, "alpha_lr": 3e-4, "batch_size": 256,
+            "init_alpha": 1.0}
+#: MBPO's loop: model refit (and rollouts) every 250 steps (model_train_freq), 5k random steps
+#: first (MBPO's n_initial_exploration_steps); G = 5 updates per env step is our 2-core choice
+#: (MBPO appendix C: G = 20, 40 on HalfCheetah; its InvertedPendulum config: 10)
+MBPO_LOOP = {"start_steps": 5_000, "model_start_steps": 5_000, "model_fit_interval": 250, "updates_per_step": 5}
 
 PRESETS: dict[str, Preset] = {
     "ddpg": Preset("ddpg"),
@@ -51,6 +72,8 @@ PRESETS: dict[str, Preset] = {
     "sac-svg": Preset("sac", actor_model=True, model="gru", horizon=3, agent_defaults=SVG_ENTROPY_DECAY),
     # MAAC (Clavera et al. 2020, Alg. 1): actor through the ensemble, critic with MVE targets
     "maac": Preset("sac", critic_model=True, actor_model=True, model="ensemble", horizon=3),
+    # MBPO (Janner et al. 2019, Alg. 2, appendix C): SAC on a real/model mix of branched rollouts
+    "mbpo": Preset("sac", model="ensemble", branched=True, agent_defaults=MBPO_SAC, loop_defaults=MBPO_LOOP),
 }
 
 
@@ -59,7 +82,7 @@ class TrainConfig:
     """Everything that determines a training run (saved in the store as JSON)."""
 
     algo: str = "sac"
-    """Preset: ddpg, mve-ddpg, sac, mve-sac, naf, sac-svg, maac (see PRESETS)."""
+    """Preset: ddpg, mve-ddpg, sac, mve-sac, naf, sac-svg, maac, mbpo (see PRESETS)."""
     env_id: str = "HalfCheetah-v5"
     """gymnasium environment id (Box observation and action spaces)."""
     steps: int = 100_000
@@ -76,10 +99,11 @@ class TrainConfig:
     tdk: bool = True
     """MVE TD-k trick: train the critic on imagined states too (False = the naive variant)."""
     dynamics: str = "learned"
-    """"learned" (fit a model, class `model`) or "oracle" (restore and step the true simulator)."""
+    """"learned" (fit a model, class `model`) or "oracle" (restore and step the true simulator:
+    MVE critic targets and MBPO rollouts)."""
     model: str | None = None
     """Learned dynamics class: mlp, ensemble or gru (also used for Study 1 on every preset);
-    None is the preset's default (gru for sac-svg, ensemble for maac, mlp otherwise)."""
+    None is the preset's default (gru for sac-svg, ensemble for maac and mbpo, mlp otherwise)."""
     reward: str = "known"
     """Rewards and terminations of imagined steps with a learned model: "known" (the env's own
     functions, engine/models/known.py) or "learned" (SVG eqs. 12-13 models fitted with the
@@ -90,14 +114,16 @@ class TrainConfig:
     """Cap on minibatch updates per fit of a model used only for Study 1 (FitConfig.max_updates;
     each refit continues from the last weights), so recording costs the same per interval however
     large the replay grows; None fits to early stopping. Models the agent uses are never capped."""
-    start_steps: int = 10_000
-    """Uniformly random actions before learning starts (MVE: 10k)."""
-    model_start_steps: int = 5_000
-    """Steps collected before the first model fit (MVE: 5k)."""
-    updates_per_step: int = 1
-    """Gradient updates per environment step (MVE: 4; 1 here for the 2-core budget)."""
-    model_fit_interval: int = 5_000
-    """Refit the dynamics model every this many environment steps."""
+    start_steps: int | None = None
+    """Uniformly random actions before learning starts; None: the preset's (MVE: 10k; mbpo: 5k)."""
+    model_start_steps: int | None = None
+    """Steps collected before the first model fit; None: the preset's (MVE: 5k; mbpo: 5k)."""
+    updates_per_step: int | None = None
+    """Gradient updates per environment step; None: the preset's (MVE: 4, we use 1 for the 2-core
+    budget; mbpo: 5, MBPO's G is 20)."""
+    model_fit_interval: int | None = None
+    """Refit the dynamics model every this many environment steps; None: the preset's (5k;
+    mbpo: 250, MBPO's model_train_freq, with a fresh batch of rollouts after every fit)."""
     snapshot_interval: int = 5_000
     """Evaluate and record Studies 1 and 2 every this many environment steps (and at the end)."""
     eval_episodes: int = 3
@@ -125,6 +151,8 @@ class TrainConfig:
     """Overrides of the agent's config fields (see --print-config for the full set)."""
     model_config: dict[str, Any] = field(default_factory=dict)
     """Overrides of the dynamics model's config fields."""
+    rollout: dict[str, Any] = field(default_factory=dict)
+    """Overrides of the branched-rollout config fields (mbpo only; engine/train/branched.py)."""
 
     def __post_init__(self) -> None:
         if self.algo not in PRESETS:
@@ -134,6 +162,13 @@ class TrainConfig:
             object.__setattr__(self, "model", preset.model)
         if self.horizon is None:
             object.__setattr__(self, "horizon", preset.horizon)
+        for name, default in LOOP_DEFAULTS.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, preset.loop_defaults.get(name, default))
+        if self.updates_per_step < 0 or self.model_fit_interval < 1:
+            raise ValueError("updates_per_step must be >= 0 and model_fit_interval >= 1")
+        if self.rollout and not preset.branched:
+            raise ValueError(f"rollout settings apply to branched-rollout presets (mbpo), not {self.algo!r}")
         if self.dynamics not in ("learned", "oracle"):
             raise ValueError("dynamics must be 'learned' or 'oracle'")
         if self.reward not in ("known", "learned"):
@@ -165,6 +200,17 @@ class TrainConfig:
         """Whether the actor loss expands through the model (sac-svg, maac with H > 0)."""
         return PRESETS[self.algo].actor_model and self.horizon > 0
 
+    @property
+    def branched(self) -> bool:
+        """Whether SAC trains on branched model rollouts (mbpo)."""
+        return PRESETS[self.algo].branched
+
+    def rollout_config(self):  # noqa: ANN201 - engine.train.branched.RolloutConfig (imported lazily)
+        """The branched-rollout config: `rollout` over the defaults, schedule resolved for the env."""
+        from engine.train.branched import RolloutConfig
+
+        return RolloutConfig(**self.rollout).for_env(self.env_id)
+
     def agent_overrides(self) -> dict[str, Any]:
         """Agent config fields that differ from the agent's defaults: the preset's, then `agent`."""
         return {**PRESETS[self.algo].agent_defaults, **self.agent}
@@ -179,6 +225,8 @@ class TrainConfig:
         out["agent"] = dataclasses.asdict(dataclasses.replace(AGENTS[self.agent_name][1](), **self.agent_overrides()))
         model_cls = model_config_class(self.model)
         out["model_config"] = dataclasses.asdict(dataclasses.replace(model_cls(), **self.model_config))
+        if self.branched:
+            out["rollout"] = dataclasses.asdict(self.rollout_config())
         return json.loads(json.dumps(out, sort_keys=True))
 
     @classmethod

@@ -22,13 +22,15 @@ from engine.agents.base import Agent, one_step_targets
 from engine.agents.svg import PathwiseSAC
 from engine.envs.factory import make_env, sim_state_fns
 from engine.models import make_dynamics
+from engine.models.ensemble import GaussianEnsemble, SpreadTracking
 from engine.models.dynamics_base import Dynamics
 from engine.models.training import mark_fitted
 from engine.record import RunWriter
 from engine.train import checkpoint
+from engine.train.branched import BranchedRollouts
 from engine.train.config import TrainConfig
 from engine.train.evaluate import evaluate
-from engine.train.open_loop import choose, open_loop_errors, valid_starts
+from engine.train.open_loop import choose, open_loop, valid_starts
 from engine.train.recorder import TrainRecorder
 from engine.train.replay import Replay
 from engine.train.targets import critic_targets, make_imagination
@@ -50,8 +52,8 @@ class Trainer:
         torch.set_num_threads(cfg.torch_threads)
         torch.manual_seed(cfg.seed)
         self.model: Dynamics | None = None
-        if cfg.uses_model or cfg.actor_uses_model or cfg.record_model:
-            name = "oracle" if (cfg.uses_model and cfg.dynamics == "oracle") else cfg.model
+        if cfg.uses_model or cfg.actor_uses_model or cfg.branched or cfg.record_model:
+            name = "oracle" if ((cfg.uses_model or cfg.branched) and cfg.dynamics == "oracle") else cfg.model
             self.model = make_dynamics(name, obs_space, act_space, cfg.env_id, _model_config(name, cfg))
         self.learned: dict[str, torch.nn.Module] = {}  # learned reward/termination models, if any
         ready = lambda: self.state.model_fit_step > 0  # noqa: E731
@@ -64,6 +66,12 @@ class Trainer:
                                             seed=cfg.seed, imagination=imagination, horizon=cfg.horizon, ready=ready)
         else:
             self.agent = make_agent(cfg.agent_name, obs_space, act_space, _agent_config(cfg), targets, seed=cfg.seed)
+        self.branched: BranchedRollouts | None = None
+        if cfg.branched:  # MBPO: SAC on a real/model mix of branched rollouts
+            spread = SpreadTracking(self.model) if _has_spread(self.model) else None
+            branch_imagination = make_imagination(cfg, spread or self.model, self.learned)
+            self.branched = BranchedRollouts(cfg.rollout_config(), branch_imagination, obs_space.shape[0],
+                                             act_space.shape[0], cfg.model_fit_interval, spread)
         self.replay = Replay.empty(cfg.steps, obs_space.shape[0], act_space.shape[0], sim_dim)
         self.rng = np.random.default_rng(cfg.seed)
         self.state = checkpoint.Counters()
@@ -78,7 +86,7 @@ class Trainer:
     def restore(self, ckpt: Path, replay_fields: dict[str, np.ndarray]) -> None:
         """Continue from a checkpoint; `replay_fields` are the store's replay rows after the
         store was rolled back to that checkpoint."""
-        self.state, obs, sim = checkpoint.load(ckpt, self.agent, self.model, self.rng, self.learned)
+        self.state, obs, sim = checkpoint.load(ckpt, self.agent, self.model, self.rng, self.learned, self._extras())
         self.replay.load(replay_fields)
         if self.model is not None and self.state.model_fit_step and not hasattr(self.model, "state_dict"):
             self._fit_model()  # models without saved weights are refitted on the same data
@@ -95,6 +103,8 @@ class Trainer:
                 self.state.episode_step = 0
                 self.state.episode_return = 0.0
                 self.obs, _ = self.env.reset(seed=self.cfg.seed + self.state.episode)
+        elif obs is not None:  # checkpointed right after an episode ended: redo its (seeded) reset
+            self.obs, _ = self.env.reset(seed=self.cfg.seed + self.state.episode)
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -115,6 +125,8 @@ class Trainer:
                 s.model_fit_step == 0 or s.env_step % cfg.model_fit_interval == 0
             ):
                 self._fit_model()
+                if self.branched is not None:  # MBPO Alg. 2: fresh rollouts after every fit
+                    self.branched.rollout(self.replay, self.agent, s.env_step, self.rng)
             self._after_step()
             if s.env_step % cfg.commit_interval == 0 or s.env_step == cfg.steps:
                 self._commit()
@@ -167,8 +179,13 @@ class Trainer:
 
     def _update(self) -> None:
         # the batch size is the agent's (a paper hyperparameter, e.g. MVE: 512, 32 with the oracle)
-        batch = self.replay.sample(self.agent.config.batch_size, self.rng, with_sim=self.cfg.dynamics == "oracle")
-        for k, v in self.agent.update(batch).items():
+        size = self.agent.config.batch_size
+        if self.branched is not None:
+            batch = self.branched.batch(self.replay, size, self.rng)
+            metrics = {**self.agent.update(batch), **self.branched.metrics(size)}
+        else:
+            metrics = self.agent.update(self.replay.sample(size, self.rng, with_sim=self.cfg.dynamics == "oracle"))
+        for k, v in metrics.items():
             self._metrics[k].append(v)
         self.state.updates += 1
         if self.state.updates % self.cfg.log_interval == 0:
@@ -207,8 +224,10 @@ class Trainer:
             choose(valid_starts(self.replay, H, holdout_only=True), n, self.rng),
             choose(valid_starts(self.replay, H, lo=s.model_fit_step), n, self.rng),
         ])  # (split, start)
-        err, err_n = zip(*(open_loop_errors(self.model, self.replay, st, H, std) for st in starts), strict=True)
-        return {"error": np.stack(err), "error_normalized": np.stack(err_n), "start_step": starts}
+        splits = [open_loop(self.model, self.replay, st, H, std) for st in starts]
+        return {"error": np.stack([r.error for r in splits]), "start_step": starts,
+                "error_normalized": np.stack([r.error_normalized for r in splits]),
+                "disagreement": np.stack([r.disagreement for r in splits])}
 
     def _commit(self) -> None:
         stored = self.writer.committed["replay"]
@@ -217,14 +236,25 @@ class Trainer:
             self.rec.replay({"step": np.arange(stored, self.replay.size), **rows})
         self.writer.commit()
         ckpt = checkpoint.save(self.writer.path, self.state, self.writer.committed, self.agent, self.model, self.rng,
-                               self.obs, self.get_sim() if self.state.episode_step else None, self.learned)
+                               self.obs, self.get_sim() if self.state.episode_step else None, self.learned,
+                               self._extras())
         checkpoint.prune(self.writer.path, keep=ckpt)
+
+    def _extras(self) -> dict[str, BranchedRollouts]:
+        # MBPO's model buffer is checkpointed (its rollouts came from earlier policies and models)
+        return {"branched": self.branched} if self.branched is not None else {}
 
 
 def _nan_errors(cfg: TrainConfig) -> dict[str, np.ndarray]:
     shape = (2, cfg.model_error_starts, cfg.model_error_horizon)
-    return {"error": np.full(shape, np.nan, np.float32), "error_normalized": np.full(shape, np.nan, np.float32),
+    nan = lambda: np.full(shape, np.nan, np.float32)  # noqa: E731
+    return {"error": nan(), "error_normalized": nan(), "disagreement": nan(),
             "start_step": np.full(shape[:2], -1, np.int64)}
+
+
+def _has_spread(model: Dynamics | None) -> bool:
+    """Whether `model` is an ensemble with elites to disagree."""
+    return isinstance(model, GaussianEnsemble) and len(model.elites) > 1
 
 
 def _set_elapsed(env: gym.Env, steps: int) -> None:

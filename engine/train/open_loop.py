@@ -3,14 +3,19 @@
 From a start t, the model is rolled with the recorded actions a_t .. a_{t+H-1}; prediction h is
 compared with the real s_{t+h} = next_obs[t+h-1]. A start is valid only if its whole window lies
 in one episode with no termination before its last step, so no rollout crosses an episode end.
+For an ensemble the elites' disagreement at each step is kept beside the error (a calibration
+view: does the spread predict the error?).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from engine.models.dynamics_base import Dynamics, ModelState
+from engine.models.ensemble import GaussianEnsemble, SpreadTracking
 from engine.train.replay import Replay
 
 
@@ -45,24 +50,46 @@ def choose(candidates: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarr
     return candidates[np.array(picks)]
 
 
+@dataclass(frozen=True)
+class OpenLoop:
+    """Study 1 arrays for one split, each (start, horizon); NaN rows where the start is -1."""
+
+    error: np.ndarray
+    """L2 norm of predicted minus true observation."""
+    error_normalized: np.ndarray
+    """The same after dividing each dimension by its standard deviation."""
+    disagreement: np.ndarray
+    """Ensemble disagreement at each step of the rollout (`SpreadTracking`: the elites' spread
+    of predicted means from the state the rollout reached); NaN for other models."""
+
+
+def open_loop(model: Dynamics, replay: Replay, starts: np.ndarray, horizon: int, obs_std: np.ndarray) -> OpenLoop:
+    """Roll `model` open loop from every start with the recorded actions and compare."""
+    err = np.full((len(starts), horizon), np.nan, np.float32)
+    err_n, spread = np.full_like(err, np.nan), np.full_like(err, np.nan)
+    ok = starts >= 0
+    if not ok.any():
+        return OpenLoop(err, err_n, spread)
+    t = starts[ok]
+    window = t[:, None] + np.arange(horizon)[None, :]  # (start, horizon) replay rows
+    sim = replay.sim_state[t] if replay.sim_state.shape[1] else None
+    state = ModelState(torch.as_tensor(replay.obs[t]), sim)
+    tracker = SpreadTracking(model) if isinstance(model, GaussianEnsemble) and len(model.elites) > 1 else None
+    with torch.no_grad():
+        pred = (tracker or model).rollout(state, torch.as_tensor(replay.action[window])).numpy()  # (start, H, obs)
+    true = replay.next_obs[window]  # (start, H, obs)
+    diff = pred - true
+    err[ok] = np.linalg.norm(diff, axis=-1)
+    err_n[ok] = np.linalg.norm(diff / np.maximum(obs_std, 1e-8), axis=-1)
+    if tracker is not None:
+        spread[ok] = torch.stack(tracker.take(), dim=1).numpy()
+    return OpenLoop(err, err_n, spread)
+
+
 def open_loop_errors(
     model: Dynamics, replay: Replay, starts: np.ndarray, horizon: int, obs_std: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """L2 error and per-dimension-standardised L2 error, each (len(starts), horizon); NaN rows
     where the start is -1 (padding)."""
-    err = np.full((len(starts), horizon), np.nan, np.float32)
-    err_n = np.full_like(err, np.nan)
-    ok = starts >= 0
-    if not ok.any():
-        return err, err_n
-    t = starts[ok]
-    window = t[:, None] + np.arange(horizon)[None, :]  # (start, horizon) replay rows
-    sim = replay.sim_state[t] if replay.sim_state.shape[1] else None
-    state = ModelState(torch.as_tensor(replay.obs[t]), sim)
-    with torch.no_grad():
-        pred = model.rollout(state, torch.as_tensor(replay.action[window])).numpy()  # (start, H, obs)
-    true = replay.next_obs[window]  # (start, H, obs)
-    diff = pred - true
-    err[ok] = np.linalg.norm(diff, axis=-1)
-    err_n[ok] = np.linalg.norm(diff / np.maximum(obs_std, 1e-8), axis=-1)
-    return err, err_n
+    result = open_loop(model, replay, starts, horizon, obs_std)
+    return result.error, result.error_normalized

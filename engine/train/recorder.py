@@ -85,4 +85,4 @@ class TrainRecorder:
         if model_error is not None:
             w.append("model_error", snapshot=[index], env_step=[env_step], model_fit_step=[model_fit_step],
                      error=model_error["error"][None], error_normalized=model_error["error_normalized"][None],
-                     start_step=model_error["start_step"][None])
+                     disagreement=model_error["disagreement"][None], start_step=model_error["start_step"][None])

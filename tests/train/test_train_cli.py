@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -73,6 +74,11 @@ def _check_store(out: Path, steps: int) -> dict:
 ORACLE = {"agent": {"batch_size": 32}}  # MVE appendix A: batch 32 with the oracle (it steps the simulator per sample)
 # pathwise actors backpropagate through H model steps: smaller networks keep the smoke runs short
 PATHWISE = {"agent": {"batch_size": 64, "hidden": 64}, "horizon": 2}
+# MBPO with small nets, few branches and 100-step epochs so k rises 1 -> 3 within the run
+MBPO = {"updates_per_step": 2, "agent": {"hidden": 64}, "model_config": {"members": 3, "elites": 2, "hidden": 64},
+        "rollout": {"rollout_batch_size": 300, "epoch_length": 100, "schedule": [1, 3, 1, 3]}}
+MBPO_METRICS = ("model_buffer_size", "rollout_length", "rollout_mean_length", "ensemble_disagreement",
+                "model_batch_fraction")
 
 
 @pytest.mark.parametrize(("algo", "env", "extra"), [
@@ -80,6 +86,7 @@ PATHWISE = {"agent": {"batch_size": 64, "hidden": 64}, "horizon": 2}
     ("mve-ddpg", "InvertedPendulum-v5", {}), ("mve-ddpg --reward learned", "InvertedPendulum-v5", {}), ("mve-sac --dynamics oracle --horizon 3", "InvertedPendulum-v5", ORACLE),
     ("sac", "HalfCheetah-v5", {}), ("sac-svg", "InvertedPendulum-v5", PATHWISE),
     ("maac", "InvertedPendulum-v5", {**PATHWISE, "model_config": {"members": 3, "elites": 2}}),
+    ("mbpo", "InvertedPendulum-v5", MBPO), ("mbpo --dynamics oracle", "InvertedPendulum-v5", MBPO),
 ])
 def test_short_training_writes_a_complete_store(tmp_path, algo, env, extra):
     out = tmp_path / "run.zarr"
@@ -96,6 +103,29 @@ def test_short_training_writes_a_complete_store(tmp_path, algo, env, extra):
         stored = json.loads(tree.attrs["config"])
         assert stored["model"] == {"sac-svg": "gru", "maac": "ensemble"}[algo] and stored["horizon"] == 2
         assert np.isfinite(tree["train"]["actor_loss"].values).all()
+    if algo.startswith("mbpo"):  # the rollout metrics, in the rows after the first rollout
+        tr = tree["train"]
+        after = np.isfinite(tr["rollout_mean_length"].values)  # NaN in rows with an update before it
+        assert after.sum() >= tr.sizes["update"] - 1  # the first fit comes with the first updates
+        rows = {k: tr[k].values[after] for k in MBPO_METRICS}
+        # last fit at 300 (interval 150): epoch 3 of 100 steps, k = 3; 300 branches x <= 3 steps
+        assert rows["rollout_length"][-1] == 3 and 300 < rows["model_buffer_size"][-1] <= 900
+        assert np.all((rows["rollout_mean_length"] >= 1) & (rows["rollout_mean_length"] <= rows["rollout_length"]))
+        np.testing.assert_allclose(rows["model_batch_fraction"], 1 - int(256 * 0.05) / 256)
+        disagreement = rows["ensemble_disagreement"]
+        if "oracle" in algo:  # no ensemble, no disagreement
+            assert np.isnan(disagreement).all()
+        else:
+            assert np.isfinite(disagreement).all() and (disagreement > 0).all()
+    # Study 1's calibration view: the ensemble's disagreement beside every real error, else NaN
+    me = tree["model_error"]
+    real = np.isfinite(me["error"].values)
+    spread = me["disagreement"].values
+    assert np.isnan(spread[~real]).all()
+    if algo in ("mbpo", "maac"):
+        assert real.any() and np.isfinite(spread[real]).all() and (spread[real] > 0).all()
+    else:
+        assert np.isnan(spread).all()
     if env.startswith("HalfCheetah"):  # fully observable: x position kept, sim state stored
         assert tree["replay"].sizes["obs_dim"] == 18 and tree["replay"].sizes["sim_dim"] == 27
 
@@ -153,3 +183,28 @@ def test_the_oracle_is_refused_for_a_model_based_actor(tmp_path, algo):
         TrainConfig(algo=algo, dynamics="oracle")
     res = _train(tmp_path / "x.zarr", "--algo", algo, "--dynamics", "oracle", "--env", "InvertedPendulum-v5")
     assert res.returncode == 2 and "not differentiable" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_a_run_interrupted_right_after_an_episode_ended_resumes(tmp_path):
+    from engine.train.config import TrainConfig
+    from engine.train.run import train
+
+    cfg = TrainConfig(algo="sac", env_id="InvertedPendulum-v5", steps=120, start_steps=1000, record_model=False,
+                      eval_episodes=1, eval_max_steps=10, critic_samples=8, snapshot_interval=1000)
+    full = open_run(train(cfg, tmp_path / "full.zarr"))["replay"]
+    end = int(np.flatnonzero(full["terminated"].values)[0]) + 1  # steps done when the first episode ended
+    cfg = dataclasses.replace(cfg, commit_interval=end)
+
+    def stop(step: int, _last: dict) -> None:
+        if step == end:  # committed and checkpointed at episode_step 0, with the reset's observation
+            raise KeyboardInterrupt
+
+    out = tmp_path / "cut.zarr"
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, out, progress=stop)
+    assert open_run(out)["replay"].sizes["step"] == end
+    cut = open_run(train(cfg, out, resume=True))["replay"]
+    assert cut.sizes["step"] == 120
+    # the resumed run starts the second episode from the same seeded reset
+    np.testing.assert_array_equal(cut["obs"].values[end], full["obs"].values[end])
+    assert cut["episode"].values[end] == 1
