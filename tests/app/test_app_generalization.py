@@ -11,7 +11,7 @@ from app_helpers import assert_clean, by_meta, chart_traces, floats, page, plain
 GEN_PAGE = "views/generalization.py"
 
 
-def test_page_without_generalization_runs_says_so(datasets: Path) -> None:
+def test_page_without_generalization_runs_says_so(gradient_only: Path) -> None:
     at = page(GEN_PAGE)
     assert_clean(at)
     assert any("No generalization run" in i.value for i in at.info)
