@@ -111,6 +111,16 @@ class DDPG:
             unit = unit + self.noise.sample().numpy()
         return self.scale.to_env_np(unit)
 
+    def sample(self, obs: Tensor) -> tuple[Tensor, None]:
+        """Behaviour actions for imagined rollouts (ib-ddpg), (batch, act_dim) in env units:
+        mu(s) plus independent Gaussian noise of `noise_sigma` in the unit box, clipped to it.
+        Independent per row even with OU exploration: imagined branches share no episode."""
+        with torch.no_grad():
+            unit = torch.tanh(self.actor(obs))
+            eps = torch.randn(unit.shape, generator=self.generator)
+            unit = (unit + self.config.noise_sigma * eps).clamp(-1.0, 1.0)
+        return self.scale.to_env(unit), None
+
     def reset(self) -> None:
         """Call at the start of each episode: restarts the OU noise (no-op for Gaussian)."""
         self.noise.reset()

@@ -35,10 +35,14 @@ class Preset:
     engine/train/branched.py)."""
     loop_defaults: Mapping[str, Any] = field(default_factory=dict)
     """Preset defaults of the loop fields in LOOP_DEFAULTS (the run's own values override them)."""
+    rollout_defaults: Mapping[str, Any] = field(default_factory=dict)
+    """Preset defaults of the branched-rollout config (the run's `rollout` overrides them)."""
 
     def __post_init__(self) -> None:
-        if (self.actor_model or self.branched) and self.agent != "sac":
-            raise ValueError("a model-based actor and branched rollouts are implemented for SAC only")
+        if self.actor_model and self.agent != "sac":
+            raise ValueError("a model-based actor is implemented for SAC only")
+        if self.branched and self.agent not in ("sac", "ddpg"):
+            raise ValueError("branched rollouts need an agent with a behaviour `sample` (sac, ddpg)")
         if set(self.loop_defaults) - set(LOOP_DEFAULTS):
             raise ValueError(f"loop_defaults may set {sorted(LOOP_DEFAULTS)} only")
 
@@ -62,6 +66,12 @@ MBPO_SAC = {"hidden": 256, "actor_lr": 3e-4, "critic_lr": 3e-4, "alpha_lr": 3e-4
 #: (MBPO appendix C: G = 20, 40 on HalfCheetah; its InvertedPendulum config: 10)
 MBPO_LOOP = {"start_steps": 5_000, "model_start_steps": 5_000, "model_fit_interval": 250, "updates_per_step": 5}
 
+#: IB: imaginary-to-real 4 (MVE footnote 1: "as used for 2 of 3 environments in Kalweit &
+#: Boedecker"), so a fifth of each batch is real; imagined branches of MVE's H = 10 steps from
+#: real states with DDPG's behaviour policy, 20k branches per model fit (a buffer of 40k rows
+#: at the default fit interval of 5000 steps)
+IB_ROLLOUT = {"real_ratio": 0.2, "schedule": (0, 1, 10, 10), "rollout_batch_size": 20_000}
+
 PRESETS: dict[str, Preset] = {
     "ddpg": Preset("ddpg"),
     "mve-ddpg": Preset("ddpg", critic_model=True),
@@ -74,6 +84,9 @@ PRESETS: dict[str, Preset] = {
     "maac": Preset("sac", critic_model=True, actor_model=True, model="ensemble", horizon=3),
     # MBPO (Janner et al. 2019, Alg. 2, appendix C): SAC on a real/model mix of branched rollouts
     "mbpo": Preset("sac", model="ensemble", branched=True, agent_defaults=MBPO_SAC, loop_defaults=MBPO_LOOP),
+    # Imagination buffer (MVE sec. 4.1's IB baseline, MA-DDPG of Kalweit & Boedecker 2017): DDPG on
+    # a mix of real and imagined transitions at an imaginary-to-real ratio of 4
+    "ib-ddpg": Preset("ddpg", branched=True, rollout_defaults=IB_ROLLOUT),
 }
 
 
@@ -82,7 +95,7 @@ class TrainConfig:
     """Everything that determines a training run (saved in the store as JSON)."""
 
     algo: str = "sac"
-    """Preset: ddpg, mve-ddpg, sac, mve-sac, naf, sac-svg, maac, mbpo (see PRESETS)."""
+    """Preset: ddpg, mve-ddpg, sac, mve-sac, naf, sac-svg, maac, mbpo, ib-ddpg (see PRESETS)."""
     env_id: str = "HalfCheetah-v5"
     """gymnasium environment id (Box observation and action spaces)."""
     steps: int = 100_000
@@ -152,7 +165,7 @@ class TrainConfig:
     model_config: dict[str, Any] = field(default_factory=dict)
     """Overrides of the dynamics model's config fields."""
     rollout: dict[str, Any] = field(default_factory=dict)
-    """Overrides of the branched-rollout config fields (mbpo only; engine/train/branched.py)."""
+    """Overrides of the branched-rollout config fields (mbpo, ib-ddpg; engine/train/branched.py)."""
 
     def __post_init__(self) -> None:
         if self.algo not in PRESETS:
@@ -168,7 +181,7 @@ class TrainConfig:
         if self.updates_per_step < 0 or self.model_fit_interval < 1:
             raise ValueError("updates_per_step must be >= 0 and model_fit_interval >= 1")
         if self.rollout and not preset.branched:
-            raise ValueError(f"rollout settings apply to branched-rollout presets (mbpo), not {self.algo!r}")
+            raise ValueError(f"rollout settings apply to branched-rollout presets (mbpo, ib-ddpg), not {self.algo!r}")
         if self.dynamics not in ("learned", "oracle"):
             raise ValueError("dynamics must be 'learned' or 'oracle'")
         if self.reward not in ("known", "learned"):
@@ -209,7 +222,7 @@ class TrainConfig:
         """The branched-rollout config: `rollout` over the defaults, schedule resolved for the env."""
         from engine.train.branched import RolloutConfig
 
-        return RolloutConfig(**self.rollout).for_env(self.env_id)
+        return RolloutConfig(**{**PRESETS[self.algo].rollout_defaults, **self.rollout}).for_env(self.env_id)
 
     def agent_overrides(self) -> dict[str, Any]:
         """Agent config fields that differ from the agent's defaults: the preset's, then `agent`."""
