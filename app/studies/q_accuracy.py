@@ -43,11 +43,16 @@ SUMMARY_HELP = {
     "n_samples": "samples",
     "n_censored": "censored",
 }
+TAIL_TOLERANCE = 0.01
+"""A censored sample is excluded when the discount weight of what its return misses,
+gamma^(steps to the cut), exceeds this (with gamma = 0.99: the last 458 steps before a cut)."""
 CENSORED_REASON = (
     "A censored sample comes from an evaluation episode cut by the time limit (or the "
     "evaluation step limit) rather than ended by the environment: its 'true' return is a "
-    "truncated sum that misses the rewards after the cut, biased low for positive rewards, "
-    "so it is not the critic's target."
+    "truncated sum that misses the rewards after the cut, so it is not the critic's target. The "
+    "missing part weighs gamma^(steps to the cut) of the whole discounted value; samples where "
+    f"that exceeds {TAIL_TOLERANCE:.0%} are excluded, earlier samples of a cut episode are kept "
+    "(their return is exact to within that)."
 )
 
 
@@ -82,14 +87,15 @@ def normalized_samples(tree: xr.DataTree, snapshot: int, *, exclude_censored: bo
     """The samples of one snapshot (by position), normalised: (quantity, sample).
 
     `quantity` is (return_true, q_pred). Only real samples (episode >= 0, both values finite)
-    are kept, and censored ones are dropped if `exclude_censored`. Coordinates of `sample`:
+    are kept, and censored ones (`biased_censored`) are dropped if `exclude_censored`.
+    Coordinates of `sample`:
     `censored`, `t`, `episode`. Attributes: `shift` (mu), `scale` (sigma), `scale_fallback`,
     `env_step`, `snapshot`, `n_samples` (real samples), `n_censored` (among them), `n_used`,
     `exclude_censored`.
     """
     ds = group(tree).isel(snapshot=snapshot).load()
     q, g = ds["q_pred"].values.astype(float), ds["return_true"].values.astype(float)
-    censored = ds["censored"].values.astype(bool)
+    censored = biased_censored(tree, ds)
     real = (ds["episode"].values >= 0) & np.isfinite(q) & np.isfinite(g)
     used = real & ~censored if exclude_censored else real
     gu, qu = g[used], q[used]
@@ -116,6 +122,38 @@ def normalized_samples(tree: xr.DataTree, snapshot: int, *, exclude_censored: bo
         "n_used": int(used.sum()), "exclude_censored": bool(exclude_censored),
     }
     return out
+
+
+def biased_censored(tree: xr.DataTree, ds: xr.Dataset) -> np.ndarray:
+    """(sample,) bool: censored samples whose missing tail weighs more than TAIL_TOLERANCE.
+
+    The weight is gamma^(L - t), L the sample's evaluation-episode length (the `eval` group at
+    the same env step), gamma the agent's discount from the run's config. Without either, every
+    censored sample counts as biased (the strict rule).
+    """
+    censored = ds["censored"].values.astype(bool)
+    gamma = _gamma(tree)
+    if gamma is None or not has_group(tree, "eval") or not censored.any():
+        return censored
+    ev = group_dataset(tree, "eval")
+    at = np.flatnonzero(ev["env_step"].values == int(ds["env_step"]))
+    if len(at) == 0:
+        return censored
+    lengths = ev["length"].isel(snapshot=int(at[0])).values  # (eval episode,)
+    episode, t = ds["episode"].values, ds["t"].values
+    ok = (episode >= 0) & (episode < len(lengths))
+    remaining = np.where(ok, lengths[np.clip(episode, 0, len(lengths) - 1)] - t, 0)
+    return censored & (~ok | (gamma ** remaining.astype(float) > TAIL_TOLERANCE))
+
+
+def _gamma(tree: xr.DataTree) -> float | None:
+    import json
+
+    try:
+        gamma = json.loads(tree.attrs.get("config", "{}")).get("agent", {}).get("gamma")
+    except (ValueError, AttributeError):
+        return None
+    return float(gamma) if isinstance(gamma, (int, float)) and 0 < gamma < 1 else None
 
 
 def summary(samples: xr.DataArray) -> xr.DataArray:

@@ -54,7 +54,7 @@ st.caption(
     "the std of the true returns of the samples used, so the unity line stays y = x and runs with "
     "different reward scales compare. Bias = mean(Q̂' − G'), MSE = mean((Q̂' − G')²) and Pearson r "
     "are computed on these normalised values. "
-    + (f"Censored samples are excluded: {study.CENSORED_REASON}" if exclude
+    + (f"Censored samples near the cut are excluded: {study.CENSORED_REASON}" if exclude
        else f"Censored samples are included (orange). {study.CENSORED_REASON}")
 )
 
@@ -70,7 +70,7 @@ for row in range(math.ceil(len(keys) / COLUMNS)):
             header = f"{names[k]} · {tree.attrs.get('algorithm', '')} · step {a['env_step']}"
             if a["n_used"] == 0:
                 st.markdown(f"**{header}**")
-                why = (f"all {a['n_samples']} samples are censored; turn off *Exclude censored samples* "
+                why = (f"all {a['n_samples']} samples are censored near the cut; turn off *Exclude censored samples* "
                        "to see them" if a["n_samples"] else "no critic sample was recorded")
                 st.info(f"Nothing to plot at step {a['env_step']}: {why}.")
                 continue
@@ -83,7 +83,7 @@ for row in range(math.ceil(len(keys) / COLUMNS)):
                 m.metric(study.SUMMARY_LABELS[stat], f"{float(stats.sel(stat=stat)):.3g}",
                          help=study.SUMMARY_HELP[stat])
             st.caption(
-                f"{a['n_used']} of {a['n_samples']} samples used, {a['n_censored']} censored. "
+                f"{a['n_used']} of {a['n_samples']} samples used, {a['n_censored']} censored near the cut. "
                 f"Normalised by mean {a['shift']:.4g} and std {a['scale']:.4g} {a['units_raw']} of the "
                 "true returns" + (" (std 0: only shifted)." if a["scale_fallback"] else ".")
             )

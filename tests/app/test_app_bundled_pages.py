@@ -1,0 +1,58 @@
+"""Every study page on the bundled stores (the app a fresh clone opens): it renders its figures
+with no exception, and what it draws by default comes from the bundled store of its kind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from app_helpers import REPO, assert_clean, by_meta, chart_traces, floats, page, plain_tree
+
+DATASETS = REPO / "datasets"
+
+
+@pytest.mark.parametrize(("view", "charts"), [
+    ("views/learning_curves.py", 1), ("views/model_error.py", 2), ("views/q_accuracy.py", 1),
+    ("views/model_comparison.py", 2), ("views/generalization.py", 2), ("views/gradient_error.py", 2),
+])
+def test_page_renders_on_the_bundled_stores(datasets: Path, view: str, charts: int) -> None:
+    at = page(view)
+    assert_clean(at)
+    assert not at.error
+    assert len(at.get("plotly_chart")) == charts
+
+
+def test_model_classes_page_draws_the_bundled_store(datasets: Path) -> None:
+    mc = plain_tree(DATASETS / "model_comparison.zarr.zip")["model_comparison"]
+    at = page("views/model_comparison.py")
+    last = int(mc.stage[-1])
+    for model in mc.model.values:  # every class, every split: the bundled store has them all
+        for split in mc.split.values:
+            line = by_meta(chart_traces(at, 0), f"{model}/{split}")
+            np.testing.assert_allclose(floats(line["y"]), mc["mse"].sel(model=model, split=split, stage=last).values,
+                                       rtol=1e-6)
+
+
+def test_q_page_keeps_censored_samples_far_from_the_cut(datasets: Path) -> None:
+    """HalfCheetah never terminates: every evaluation episode is cut at 1000 steps, so every
+    sample is censored. Those whose missing tail weighs gamma^(L - t) <= 1 % are used."""
+    import json
+
+    tree = plain_tree(DATASETS / "mve_ddpg_halfcheetah.zarr.zip")
+    c = tree["critic"].isel(snapshot=-1)
+    lengths = tree["eval"]["length"].isel(snapshot=-1).values
+    gamma = json.loads(tree.attrs["config"])["agent"]["gamma"]
+    ep, t = c["episode"].values, c["t"].values
+    real = ep >= 0
+    assert c["censored"].values[real].all()
+    exact_enough = real & (gamma ** (lengths[np.maximum(ep, 0)] - t) <= 0.01)
+    assert 0 < exact_enough.sum() < real.sum()
+    at = page("views/q_accuracy.py")
+    assert_clean(at)
+    assert any(c.value.startswith(f"{exact_enough.sum()} of {real.sum()} samples used") for c in at.caption)
+    g = c["return_true"].values.astype(float)[exact_enough]
+    q = c["q_pred"].values.astype(float)[exact_enough]
+    points = next(t for t in chart_traces(at, 0) if len(floats(t.get("x", [])).ravel()) == exact_enough.sum())
+    np.testing.assert_allclose(np.sort(floats(points["x"])), np.sort((g - g.mean()) / g.std()), rtol=1e-5)
+    np.testing.assert_allclose(np.sort(floats(points["y"])), np.sort((q - g.mean()) / g.std()), rtol=1e-5)
