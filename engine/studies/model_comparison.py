@@ -23,11 +23,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import xarray as xr
 
 from engine.models import make_dynamics, model_config_class
 from engine.models.dynamics_base import Dynamics, ModelState, Transitions
 from engine.record import RunWriter, StoreError, open_run
-from engine.train.open_loop import choose
+from engine.train.open_loop import choose, window_starts
 
 SPLITS = ("train", "holdout", "test")
 MODELS = ("mlp", "ensemble", "gru")
@@ -110,21 +111,6 @@ def _rows_of(ep: Episodes, chosen: np.ndarray) -> np.ndarray:
     return np.isin(ep.rows["episode"], ep.ids[chosen])
 
 
-def window_starts(episode: np.ndarray, terminated: np.ndarray, rows: np.ndarray, horizon: int) -> np.ndarray:
-    """Row indices t whose window t..t+horizon-1 is inside one episode, in `rows`, with no
-    termination before its last step."""
-    n = len(episode) - horizon + 1
-    if n <= 0:
-        return np.zeros(0, np.int64)
-    t = np.arange(n)
-    ok = episode[t + horizon - 1] == episode[t]
-    term = np.concatenate([[0], np.cumsum(terminated)])
-    ok &= term[t + horizon - 1] - term[t] == 0
-    inside = np.concatenate([[0], np.cumsum(~rows)])
-    ok &= inside[t + horizon] - inside[t] == 0
-    return t[ok]
-
-
 def multistep_mse(model: Dynamics, rows: dict[str, np.ndarray], starts: np.ndarray, horizon: int) -> np.ndarray:
     """(horizon,) mean over starts and state dims of the squared open-loop error; NaN if no start."""
     if len(starts) == 0:
@@ -162,7 +148,7 @@ def run_stage(cfg: ModelComparisonConfig, ep: Episodes, k: int) -> dict[str, np.
     starts = {}
     for split in SPLITS:
         chosen = (ep.split == split) & (in_stage | (split == "test"))
-        cand = window_starts(rows["episode"], rows["terminated"], _rows_of(ep, chosen), cfg.horizon)
+        cand = window_starts(rows["episode"], rows["terminated"], cfg.horizon, _rows_of(ep, chosen))
         picked = choose(cand, cfg.starts, rng)
         starts[split] = picked[picked >= 0]
     obs_dim, act_dim = rows["obs"].shape[1], rows["action"].shape[1]
@@ -183,8 +169,7 @@ def run_stage(cfg: ModelComparisonConfig, ep: Episodes, k: int) -> dict[str, np.
     }
 
 
-def _read_buffer(path: str) -> dict[str, np.ndarray]:
-    tree = open_run(path)
+def _read_buffer(tree: xr.DataTree, path: str) -> dict[str, np.ndarray]:
     if "replay" not in tree:
         raise StoreError(f"{path!r} has no replay group: give a training run store")
     replay = tree["replay"]
@@ -200,8 +185,8 @@ def run_study(
     """Run every stage not yet committed in `out`; one commit per stage."""
     out = Path(out)
     torch.set_num_threads(1)
-    source = open_run(cfg.buffer, check_values=False)
-    ep = split_episodes(_read_buffer(cfg.buffer), cfg)
+    source = open_run(cfg.buffer)
+    ep = split_episodes(_read_buffer(source, cfg.buffer), cfg)
     config = json.loads(json.dumps(dataclasses.asdict(cfg)))
     if resume and out.exists():
         stored = json.loads(open_run(out, check_values=False).attrs["config"])

@@ -19,22 +19,29 @@ from engine.models.ensemble import GaussianEnsemble, SpreadTracking
 from engine.train.replay import Replay
 
 
-def valid_starts(replay: Replay, horizon: int, lo: int = 0, holdout_only: bool = False) -> np.ndarray:
-    """Indices t >= lo whose window t .. t+horizon-1 stays in one episode (and in holdout)."""
-    n = replay.size - horizon + 1
+def window_starts(episode: np.ndarray, terminated: np.ndarray, horizon: int, rows: np.ndarray | None = None,
+                  lo: int = 0) -> np.ndarray:
+    """Row indices t >= lo whose window t .. t+horizon-1 lies in one episode, with no termination
+    before its last step, and (if `rows` (n,) bool is given) only on rows where `rows` is True."""
+    n = len(episode) - horizon + 1
     if n <= lo:
         return np.zeros(0, np.int64)
-    ep = replay.episode[: replay.size]
-    term = replay.terminated[: replay.size]
     t = np.arange(lo, n)
-    ok = ep[t + horizon - 1] == ep[t]
+    ok = episode[t + horizon - 1] == episode[t]
     # a termination inside the window (before its last step) would end the episode early
-    term_cum = np.concatenate([[0], np.cumsum(term)])
+    term_cum = np.concatenate([[0], np.cumsum(terminated)])
     ok &= (term_cum[t + horizon - 1] - term_cum[t]) == 0
-    if holdout_only:
-        hold_cum = np.concatenate([[0], np.cumsum(~replay.holdout[: replay.size])])
-        ok &= (hold_cum[t + horizon] - hold_cum[t]) == 0
+    if rows is not None:
+        outside = np.concatenate([[0], np.cumsum(~rows)])
+        ok &= (outside[t + horizon] - outside[t]) == 0
     return t[ok]
+
+
+def valid_starts(replay: Replay, horizon: int, lo: int = 0, holdout_only: bool = False) -> np.ndarray:
+    """Indices t >= lo whose window t .. t+horizon-1 stays in one episode (and in holdout)."""
+    n = replay.size
+    rows = replay.holdout[:n] if holdout_only else None
+    return window_starts(replay.episode[:n], replay.terminated[:n], horizon, rows, lo)
 
 
 def choose(candidates: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:

@@ -15,9 +15,8 @@ import xarray as xr
 
 from engine import open_run
 from engine.models.dynamics_base import ModelState, Transitions
-from engine.studies.model_comparison import (
-    ModelComparisonConfig, build_model, split_episodes, window_starts,
-)
+from engine.studies.model_comparison import ModelComparisonConfig, build_model, split_episodes
+from engine.train.open_loop import window_starts
 
 SMALL_MODELS = {"mlp": {"hidden": 32, "layers": 2},
                 "ensemble": {"hidden": 32, "layers": 2, "members": 3, "elites": 2},
@@ -79,9 +78,9 @@ def test_windows_stay_inside_episodes_and_rows() -> None:
     episode[10:] = 3
     rows = np.ones(12, bool)
     rows[5] = False
-    got = window_starts(episode, terminated, rows, 2)
+    got = window_starts(episode, terminated, 2, rows)
     assert list(got) == [0, 1, 2, 7, 8, 10]  # 4/6 cross the excluded row 5, 9 crosses the episode end
-    assert list(window_starts(episode, terminated, rows, 3)) == [0, 1, 7]  # 8: termination at 9 is its last step
+    assert list(window_starts(episode, terminated, 3, rows)) == [0, 1, 7]  # 8: termination at 9 is its last step
 
 
 def test_store_is_valid_and_complete(study: Path) -> None:
