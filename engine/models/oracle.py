@@ -3,10 +3,11 @@
 The oracle owns one private, unwrapped env (no time limit, no checker). For every sample it
 restores the simulator state carried in `ModelState.sim` (see engine/envs/mujoco_state.py),
 applies the action and reads the next observation, reward, termination and simulator state.
-Restoring is bit-exact, so an oracle step reproduces the real env's step exactly. It loops over
-samples (targets only, not differentiable): measured here on a busy 2-core machine about
-0.1 ms per HalfCheetah sample-step and 0.2 ms for Hopper/Walker2d, so MVE with H = 30 and a
-batch of 512 costs ~1.5-3 s per update (MVE cut its oracle batch to 32 for that reason).
+Restoring is bit-exact, so an oracle step reproduces the real env's step exactly. Targets only,
+not differentiable. HalfCheetah, Hopper, Walker2d and InvertedPendulum (v5) step through
+`BatchStepper` (engine/models/oracle_batch.py: native MuJoCo stepping, task functions in numpy
+over the batch, about the speed of bare `mj_step`, bench/oracle_rollout.py); other envs go
+through the env's own `step` one sample at a time (the reference path, `per_sample=True`).
 Past a termination it keeps simulating; callers mask with the flag.
 """
 
@@ -22,6 +23,7 @@ from torch import Tensor
 
 from engine.envs.mujoco_state import get_sim_state, quiet_mujoco_warnings, set_sim_state, sim_state_size
 from engine.models.dynamics_base import ModelState, Transitions
+from engine.models.oracle_batch import BatchStepper
 from engine.models.training import rollout_by_steps
 
 
@@ -62,20 +64,25 @@ class OracleDynamics:
         self.obs_dim = n_obs
         self.sim_dim = sim_state_size(env)
         self._dtype = getattr(torch, self.config.dtype)
+        self._batch = BatchStepper(env) if BatchStepper.supports(env) else None
 
     def fit(self, data: Transitions) -> dict[str, float]:
         """Nothing to learn."""
         return {}
 
-    def step_numpy(self, sim: np.ndarray, action: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def step_numpy(self, sim: np.ndarray, action: np.ndarray, *, per_sample: bool = False
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """sim (batch, S), action (batch, act_dim) -> next_obs (batch, obs_dim), reward (batch,),
-        terminated (batch,) bool, next_sim (batch, sim_dim); all float64 except the flag."""
+        terminated (batch,) bool, next_sim (batch, sim_dim); all float64 except the flag.
+        `per_sample` forces the reference path (the env's own `step` per sample)."""
         sim = np.asarray(sim, dtype=np.float64)
         # in the action space's dtype (float32), as real steps get them: the envs compute the
         # control cost in that dtype, so float64 actions would shift rewards by ~1e-8
         action = np.asarray(action, dtype=self._env.action_space.dtype)
         if sim.ndim != 2 or action.ndim != 2 or len(sim) != len(action):
             raise ValueError(f"need sim (batch, S) and action (batch, act_dim), got {sim.shape}, {action.shape}")
+        if self._batch is not None and not per_sample:
+            return self._batch.step(sim, action)
         n = len(sim)
         next_obs = np.empty((n, self.obs_dim))
         reward, terminated = np.empty(n), np.empty(n, dtype=bool)
