@@ -23,8 +23,9 @@ from typing import Any
 import mujoco
 import numpy as np
 
-_SPEC = int(mujoco.mjtState.mjSTATE_QPOS | mujoco.mjtState.mjSTATE_QVEL | mujoco.mjtState.mjSTATE_ACT
+SIM_SPEC = int(mujoco.mjtState.mjSTATE_QPOS | mujoco.mjtState.mjSTATE_QVEL | mujoco.mjtState.mjSTATE_ACT
             | mujoco.mjtState.mjSTATE_WARMSTART)
+"""MuJoCo's state signature of the stored sim state [qpos, qvel, act, qacc_warmstart]."""
 
 # (u, qpos0 (n, nq), qpos1, qvel1 (n, nv), action float32 (n, a)) -> obs, reward, terminated
 TaskFn = Callable[[Any, np.ndarray, np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
@@ -93,7 +94,7 @@ class BatchStepper:
         self._data = mujoco.MjData(env.model)  # private: the env's own data stays untouched
         m = env.model
         self.sim_dim = m.nq + 2 * m.nv + m.na
-        if mujoco.mj_stateSize(m, _SPEC) != self.sim_dim:
+        if mujoco.mj_stateSize(m, SIM_SPEC) != self.sim_dim:
             raise AssertionError("MuJoCo's state layout changed; see engine/envs/mujoco_state.py")
 
     @staticmethod
@@ -115,9 +116,9 @@ class BatchStepper:
         next_sim = np.empty_like(sim)
         ctrl, frame_skip = d.ctrl, u.frame_skip
         for i in range(len(sim)):
-            mujoco.mj_setState(m, d, sim[i], _SPEC)
+            mujoco.mj_setState(m, d, sim[i], SIM_SPEC)
             ctrl[:] = action[i]
             mujoco.mj_step(m, d, frame_skip)
-            mujoco.mj_getState(m, d, next_sim[i], _SPEC)
+            mujoco.mj_getState(m, d, next_sim[i], SIM_SPEC)
         obs, reward, terminated = self._task(u, sim[:, :nq], next_sim[:, :nq], next_sim[:, nq:nq + nv], action)
         return obs, reward, terminated, next_sim
