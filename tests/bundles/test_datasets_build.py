@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from engine import open_run
@@ -59,3 +60,23 @@ def test_every_bundled_store_is_in_the_manifest() -> None:
         assert entry["quick"] is False, name
         assert name in RECIPES, f"{name}: no recipe makes it"
         assert open_run(folder / f"{name}.zarr.zip").attrs["status"] == "complete"
+
+
+def test_quick_q_accuracy_pair_gives_the_page_its_numbers(tmp_path: Path) -> None:
+    """Both Q-accuracy recipes end to end (tiny, on InvertedPendulum): DDPG with H = 0 and
+    MVE-DDPG through the oracle, each with critic snapshots the page's study can summarise."""
+    from app.studies import q_accuracy
+
+    names = ["q_accuracy_ddpg", "q_accuracy_mve_oracle"]
+    done = _engine("datasets", "build", "--quick", "--out", str(tmp_path), *names)
+    assert done.returncode == 0, done.stderr[-3000:]
+    configs = {}
+    for name in names:
+        tree = open_run(tmp_path / f"{name}.zarr.zip")
+        configs[name] = json.loads(tree.attrs["config"])
+        stats = q_accuracy.summary(q_accuracy.normalized_samples(tree, q_accuracy.snapshot_at(tree)))
+        assert stats.sel(stat="n_used") > 0 and np.isfinite(float(stats.sel(stat="mse")))
+    assert configs["q_accuracy_ddpg"]["algo"] == "ddpg"
+    mve = configs["q_accuracy_mve_oracle"]
+    assert (mve["algo"], mve["dynamics"], mve["horizon"]) == ("mve-ddpg", "oracle", 5)
+    assert all(c["agent"]["batch_size"] == 16 for c in configs.values())
