@@ -7,13 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from app_helpers import REPO, assert_clean, by_meta, chart_traces, floats, page, plain_tree
+from app_helpers import REPO, assert_clean, by_meta, chart_layout, chart_traces, floats, page, plain_tree
 
 DATASETS = REPO / "datasets"
 
 
 @pytest.mark.parametrize(("view", "charts"), [
-    ("views/learning_curves.py", 1), ("views/model_error.py", 2), ("views/q_accuracy.py", 1),
+    # Q accuracy: one chart per run it selects by default, the first three training runs with a
+    # critic group (mve_ddpg_halfcheetah and the Study 2 pair q_accuracy_ddpg, q_accuracy_mve_oracle)
+    ("views/learning_curves.py", 1), ("views/model_error.py", 2), ("views/q_accuracy.py", 3),
     ("views/model_comparison.py", 2), ("views/generalization.py", 2), ("views/gradient_error.py", 2),
 ])
 def test_page_renders_on_the_bundled_stores(datasets: Path, view: str, charts: int) -> None:
@@ -32,6 +34,24 @@ def test_model_classes_page_draws_the_bundled_store(datasets: Path) -> None:
             line = by_meta(chart_traces(at, 0), f"{model}/{split}")
             np.testing.assert_allclose(floats(line["y"]), mc["mse"].sel(model=model, split=split, stage=last).values,
                                        rtol=1e-6)
+
+
+def test_q_page_shows_the_study_2_pair_side_by_side(datasets: Path) -> None:
+    """MVE Fig. 5's two bundled runs (DDPG, MVE-DDPG with the oracle) each get a panel by default,
+    at their last snapshot, with the page's normalised MSE under it."""
+    from app.studies import q_accuracy as qa
+
+    at = page("views/q_accuracy.py")
+    assert_clean(at)
+    titles = [chart_layout(at, i)["title"]["text"] for i in range(len(at.get("plotly_chart")))]
+    mse_shown = [m.value for m in at.metric if m.label == "MSE"]
+    for name, algo in (("q_accuracy_ddpg", "ddpg"), ("q_accuracy_mve_oracle", "mve-ddpg")):
+        tree = plain_tree(DATASETS / f"{name}.zarr.zip")
+        last = int(tree["critic"]["env_step"].values[-1])
+        panel = [i for i, t in enumerate(titles) if name in t and f"· {algo} ·" in t and f"step {last}" in t]
+        assert len(panel) == 1, titles
+        mse = float(qa.summary(qa.normalized_samples(tree, len(tree["critic"]["env_step"]) - 1)).sel(stat="mse"))
+        assert mse_shown[panel[0]] == f"{mse:.3g}"
 
 
 def test_q_page_keeps_censored_samples_far_from_the_cut(datasets: Path) -> None:
