@@ -2,7 +2,7 @@
 
 Everything is checked on metadata first (root attributes, then every group's dims, dtypes
 and declared shapes); only then are coordinates and, for variables where NaN is forbidden,
-values read. Data variables stay lazy: a page that plots one slice reads only the chunks it
+values read (those of big variables when they are read, chunk by chunk). Data variables stay lazy: a page that plots one slice reads only the chunks it
 needs, and never anything past the committed prefix. Numeric variables larger than
 DASK_MIN_BYTES (the replay of a long run) are dask arrays whose chunks are whole multiples of
 the on-disk chunks along the append dim (`read_chunks`), so reductions over them stream chunk
@@ -46,11 +46,15 @@ scheduling than in reading)."""
 class _PrefixArray(BackendArray):
     """Lazy view of the committed prefix of a zarr array (`shape` <= the stored shape)."""
 
-    def __init__(self, array: Any, shape: tuple[int, ...], dtype: np.dtype, where: str) -> None:
+    def __init__(self, array: Any, shape: tuple[int, ...], dtype: np.dtype, where: str,
+                 check_finite: bool = False) -> None:
         self.array = array
         self.shape = shape
         self.dtype = dtype
         self.where = where
+        self.check_finite = check_finite
+        """Refuse NaN/inf in whatever is read (the schema forbids them; checked as chunks are
+        read rather than at opening, for variables too big to read whole at opening)."""
 
     @property
     def ndim(self) -> int:
@@ -75,6 +79,9 @@ class _PrefixArray(BackendArray):
                     data = data[(slice(None),) * axis + (p,)]
             else:
                 data = np.take(data, p, axis=axis)
+        if self.check_finite and not np.isfinite(data).all():
+            raise StoreError(f"{self.where} holds {int((~np.isfinite(data)).sum())} NaN or infinite value(s) "
+                             "in the part read, where the schema requires finite numbers.")
         return zarrio.plain_strings(data)
 
 
@@ -134,7 +141,8 @@ def open_run(source: Source, *, limits: Limits = DEFAULT_LIMITS, check_values: b
 
     Only committed records are visible. Raises `StoreError` with a plain message for any
     malformed, unsafe or unknown store. With `check_values`, variables where the schema
-    forbids NaN/inf are read and checked.
+    forbids NaN/inf are checked: read whole at opening up to DASK_MIN_BYTES, bigger ones (dask
+    arrays) as their chunks are read, each read of a bad chunk raising `StoreError`.
     """
     root = zarrio.open_root(source, limits)
     attrs = _check_root(dict(root.attrs))
@@ -198,15 +206,20 @@ def _read_group(plan: GroupPlan, check_values: bool) -> xr.Dataset:
     for name, (info, shape) in plan.arrays.items():
         where = f"{plan.name}/{name}"
         handle = zarrio.array_handle(plan.group, name)
+        forbid_nan = check_values and name in schema_vars and not schema_vars[name].allow_nan
+        forbid_nan = forbid_nan and info.dtype.kind in "fc"
         lazy = _PrefixArray(handle, shape, info.dtype, where)
         if name in plan.sizes and info.dims == (name,):  # coordinates are small: load them now
             data: Any = lazy._getitem((slice(None),))
         elif info.dtype.kind in "biuf" and np.prod(shape, dtype=np.float64) * info.dtype.itemsize > DASK_MIN_BYTES:
+            # big (the replay of a long run): checked chunk by chunk when read, so opening never
+            # reads it whole (the engine's writer refuses NaN there before anything is written)
+            lazy.check_finite = forbid_nan
+            forbid_nan = False
             data = _dask_array(lazy, read_chunks(info, shape, plan.append_dim))
         else:  # labels and scalars: small, read on first use
             data = indexing.LazilyIndexedArray(lazy)
-        forbid_nan = name in schema_vars and not schema_vars[name].allow_nan
-        if check_values and forbid_nan and info.dtype.kind in "fc":
+        if forbid_nan:
             _check_finite(where, lazy, shape)
         variables[name] = xr.Variable(info.dims, data, attrs=dict(info.attrs))
     coords = {k: v for k, v in variables.items() if k in plan.sizes and v.dims == (k,)}

@@ -3,6 +3,7 @@ chunk-aligned dask reads of big variables."""
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import fsspec
 import numpy as np
 import pytest
 import xarray as xr
+import zarr
 
 import storekit
 from engine.record import StoreError, open_run, pack, reader, zarrio
@@ -100,3 +102,18 @@ def test_a_slice_reads_only_its_chunks(big_training, tmp_path, monkeypatch):
                                   expected[:5000].sum(0, dtype=np.float64))
     with pytest.raises(StoreError, match="replay/obs"):
         replay["obs"].values
+
+
+def test_nan_where_forbidden_is_refused_at_opening_or_when_its_big_chunk_is_read(big_training, tmp_path, monkeypatch):
+    bad = tmp_path / "bad.zarr"
+    shutil.copytree(big_training, bad)
+    zarr.open_array(str(bad / "replay" / "reward"), mode="r+")[5000] = np.nan  # in the second disk chunk
+    with pytest.raises(StoreError, match="replay/reward"):  # small: read whole at opening
+        open_run(bad)
+    monkeypatch.setattr(reader, "DASK_MIN_BYTES", 1000)  # now big: dask, checked as read
+    monkeypatch.setattr(reader, "DASK_CHUNK_BYTES", 1)
+    replay = open_run(bad)["replay"]
+    assert float(replay["reward"][:4096].sum()) == pytest.approx(storekit.replay_rows(0, 4096)["reward"].sum())
+    with pytest.raises(StoreError, match="replay/reward holds 1 NaN"):
+        replay["reward"].values
+    assert np.isnan(open_run(bad, check_values=False)["replay"]["reward"].values[5000])
