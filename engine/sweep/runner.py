@@ -65,7 +65,7 @@ def run_sweep(sweep: Sweep, client: Any, on_result: Callable[[RunResult], None] 
             result = future.result()
         except Exception as exc:  # noqa: BLE001 - a lost worker (KilledWorker) or a bug in the task
             result = RunResult(spec.name, spec.store, "failed", "?", 0.0,
-                               f"task lost ({type(exc).__name__}: {exc})")
+                               f"task failed or its worker died ({type(exc).__name__}: {exc})")
         results[spec.name] = result
         if on_result is not None:
             on_result(result)
