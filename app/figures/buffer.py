@@ -65,7 +65,7 @@ def episodes_figure(table: pd.DataFrame) -> go.Figure:
                               "policy versions %{customdata[1]}–%{customdata[2]}<extra></extra>",
             ))
     fig.update_layout(template=TEMPLATE, xaxis_title="episode", yaxis_title="return (reward)",
-                      legend_title_text="Episode end", height=340, margin={"l": 60, "r": 20, "t": 30, "b": 50})
+                      legend_title_text="Episode end", showlegend=True, height=340, margin={"l": 60, "r": 20, "t": 30, "b": 50})
     return fig
 
 
