@@ -91,7 +91,18 @@ def _style_controls(key: str) -> PaperStyle | None:
                       title_pt=font + 1)
 
 
+def _unique(stems: list[str]) -> list[str]:
+    """`stems` with repeats numbered (`a`, `a_2`): two runs of a page may share a file stem."""
+    seen: dict[str, int] = {}
+    out = []
+    for s in stems:
+        seen[s] = seen.get(s, 0) + 1
+        out.append(s if seen[s] == 1 else f"{s}_{seen[s]}")
+    return out
+
+
 def _bundle(panels: list[tuple[str, go.Figure, xr.Dataset]], style: PaperStyle | None) -> bytes:
+    panels = [(stem, fig, data) for stem, (_, fig, data) in zip(_unique([p[0] for p in panels]), panels, strict=True)]
     datas = [d if isinstance(d, xr.Dataset) else d.to_dataset(name=str(d.name or "value"))
              for _, _, d in panels]
     record = provenance(selected_runs(datas), page_settings(), [p[0] for p in panels], style,

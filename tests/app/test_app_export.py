@@ -14,6 +14,7 @@ from xml.etree import ElementTree
 import pandas as pd
 import pytest
 import xarray as xr
+from app_helpers import assert_clean, gradient_page
 
 from app import export
 from app.bundle import PaperStyle, export_bundle, provenance, run_record, styled
@@ -215,3 +216,28 @@ def test_paper_style_is_applied_to_a_copy(grad_panel: tuple) -> None:
 def test_paper_style_rejects_nonsense(bad: dict) -> None:
     with pytest.raises(ValueError):
         PaperStyle(**bad)
+
+
+@requires_chromium
+def test_page_bundle_in_the_app(datasets: Path, bundled_store: Path) -> None:
+    """The gradient page's "all panels" bundle: both panels, the page's settings, the run."""
+    at = gradient_page()
+    at.toggle(key="ge_log").set_value(False).run()
+    at.selectbox(key="ge_page_size").set_value("double").run()
+    at.button(key="ge_page_prepare").click().run()
+    assert_clean(at)
+    assert not at.error
+    names = [b.proto.label for b in at.get("download_button")]
+    assert any("gradient_error_gradient_error.zip" in n for n in names), names
+    zf = zipfile.ZipFile(io.BytesIO(at.session_state["_export_ge_page"][1]))
+    stems = ("gradient_error_l1_error", "gradient_error_gradients")
+    assert sorted(zf.namelist()) == sorted(
+        [f"{s}.{e}" for s in stems for e in ("svg", "pdf", "png", "html", "csv", "nc")] + ["provenance.json"])
+    assert _pdf_width_pt(zf.read(f"{stems[0]}.pdf")) == pytest.approx(7.16 * 72, rel=0.01)
+    record = json.loads(zf.read("provenance.json"))
+    assert record["page"] == "Gradient error" and record["panels"] == list(stems)
+    assert record["settings"]["ge_log"] is False and record["settings"]["ge_band"] == "std"
+    assert not any(k.startswith("ge_page") or k.endswith("_format") for k in record["settings"])
+    tree_attrs = open_run(bundled_store).attrs
+    assert [(r["store"], r["run_id"], r["origin"]) for r in record["runs"]] == [
+        (bundled_store.name, tree_attrs["run_id"], "bundled")]
