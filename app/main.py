@@ -10,6 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app.widgets.export import reset_page
+from engine.record import StoreError
 
 st.set_page_config(page_title="mbrl-workbench", page_icon=":material/insights:", layout="wide")
 
@@ -26,4 +27,7 @@ PAGES = [
 
 page = st.navigation(PAGES)
 reset_page(page.title)  # the page bundle holds the panels of this run only
-page.run()
+try:
+    page.run()
+except StoreError as exc:  # data are read lazily: a corrupt chunk shows up only when a page reads it
+    st.error(f"A run store could not be read, so this page stopped: {exc}")

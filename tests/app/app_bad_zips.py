@@ -177,6 +177,13 @@ def duplicate() -> bytes:
     return buf.getvalue()
 
 
+def corrupt_chunk() -> bytes:
+    """The bundled store with the chunk of `bound_c1` (not checked at open: NaN is allowed
+    there) replaced by bytes that are not zstd: it opens, and fails when a page reads it."""
+    return raw_zip([{**m, "payload": b"not zstd data"} if m["name"] == "gradient_error/bound_c1/c/0" else m
+                    for m in _store_members()])
+
+
 def truncated() -> bytes:
     """The first half of the bundled zip (an interrupted download)."""
     data = BUNDLED.read_bytes()

@@ -160,3 +160,18 @@ def test_zip_bomb_upload_keeps_memory_bounded(datasets: Path) -> None:
         inflated = member.read(300 * 2**20)
     assert len(inflated) == 300 * 2**20
     assert _peak_rss() - base > 250 * 2**20
+
+
+def test_corrupt_chunk_found_by_a_page_shows_an_error(datasets: Path) -> None:
+    """Chunks are read lazily, so a corrupt one passes the upload and is met by the page that
+    reads it: the page stops with a message naming the array, not an exception."""
+    data = bad.corrupt_chunk()
+    at = _upload(app(), "corrupt.zarr.zip", data)
+    assert_clean(at)
+    assert any("corrupt.zarr.zip" in s.value for s in at.success)
+    at.switch_page("views/gradient_error.py").run()
+    run_box = at.selectbox(key="ge_run")
+    run_box.select(next(o for o in run_box.options if "(upload)" in o)).run()
+    assert_clean(at)
+    assert len(at.error) == 1
+    assert "gradient_error/bound_c1: its data could not be read" in at.error[0].value
