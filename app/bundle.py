@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import textwrap
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -38,7 +39,7 @@ class PaperStyle:
     """"single" or "double" column; sets the width unless `width_in` is given."""
     width_in: float | None = None
     """Figure width in inches; None: the column's width."""
-    aspect: float = 0.62
+    aspect: float = 0.75
     """Height / width."""
     font_pt: float = 8.0
     """Size of tick labels, legend and axis titles, in points."""
@@ -48,6 +49,8 @@ class PaperStyle:
     """CSS font family (the PDF embeds what Chromium resolves it to)."""
     png_dpi: int = 300
     """Resolution of the PNG."""
+    show_title: bool = False
+    """Keep the figure's title (papers usually say it in the caption instead)."""
 
     def __post_init__(self) -> None:
         if self.column not in COLUMN_WIDTH_IN:
@@ -79,19 +82,38 @@ class PaperStyle:
 
 
 def styled(fig: go.Figure, style: PaperStyle) -> go.Figure:
-    """A copy of `fig` sized and lettered for a paper; `fig` itself is not changed."""
+    """A copy of `fig` sized and lettered for a paper; `fig` itself is not changed.
+
+    The legend goes in a row above the plot (it wraps), the title is dropped unless
+    `show_title`, and margins start small: plotly grows them to fit ticks, titles and legend.
+    """
     out = go.Figure(fig)
     font, title = style.font_pt * PX_PER_PT, style.title_pt * PX_PER_PT
     out.update_layout(
         width=style.width_px, height=style.height_px, autosize=False,
         font={"family": style.font_family, "size": font},
-        title_font_size=title, legend_font_size=font,
-        margin={"l": 6 * font, "r": 2 * font, "t": 3 * title if out.layout.title.text else 2 * font,
-                "b": 5 * font},
+        legend={"orientation": "h", "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom",
+                "traceorder": "normal", "font": {"size": font}, "title": {"font": {"size": font}}},
+        margin={"l": 2, "r": 2, "t": 2, "b": 2, "autoexpand": True},
     )
-    # subplot titles are annotations with their own font size
-    out.update_annotations(font_size=title)
+    if style.show_title:
+        out.update_layout(title={"font": {"size": title}, "x": 0, "xanchor": "left", "yref": "container"})
+    else:
+        out.update_layout(title_text=None)
+    out.update_xaxes(automargin=True)
+    out.update_yaxes(automargin=True)
+    # a y title longer than the plot is tall is cut off: wrap it (about 0.55 em per character)
+    fits = max(8, int(0.7 * style.height_px / (0.55 * font)))
+    out.for_each_yaxis(lambda ax: ax.update(title_text=_wrap(ax.title.text, fits)) if ax.title.text else None)
+    out.update_annotations(font_size=title)  # subplot titles are annotations
     return out
+
+
+def _wrap(text: str, width: int) -> str:
+    """`text` broken into lines of at most about `width` characters at spaces (`<br>`)."""
+    if len(text) <= width or "<br>" in text:
+        return text
+    return "<br>".join(textwrap.wrap(text, width, break_long_words=False))
 
 
 def provenance(
@@ -170,10 +192,17 @@ def export_bundle(
     stems = [p[0] for p in panels]
     if len(set(stems)) != len(stems):
         raise ValueError(f"panel names repeat: {stems}")
+    stamp = datetime.now(UTC).timetuple()[:6]
+
+    def member(name: str) -> zipfile.ZipInfo:  # readable by all once unzipped (default 0o600)
+        info = zipfile.ZipInfo(name, date_time=stamp)
+        info.external_attr, info.compress_type = 0o644 << 16, zipfile.ZIP_DEFLATED
+        return info
+
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+    with zipfile.ZipFile(buf, "w") as zf:
         for stem, fig, data in panels:
             for name, blob in bundle_members(stem, fig, data, style, images=images).items():
-                zf.writestr(name, blob)
-        zf.writestr("provenance.json", json.dumps(record, indent=2, default=str))
+                zf.writestr(member(name), blob)
+        zf.writestr(member("provenance.json"), json.dumps(record, indent=2, default=str))
     return buf.getvalue()

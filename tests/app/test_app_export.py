@@ -206,7 +206,8 @@ def test_paper_style_is_applied_to_a_copy(grad_panel: tuple) -> None:
     style = PaperStyle(column="double", font_pt=9, title_pt=10)
     out = styled(fig, style)
     assert fig.to_json() == before
-    assert out.layout.width == round(7.16 * 96) and out.layout.height == round(7.16 * 0.62 * 96)
+    assert out.layout.width == round(7.16 * 96) and out.layout.height == round(7.16 * 0.75 * 96)
+    assert out.layout.title.text is None and out.layout.legend.orientation == "h"
     assert out.layout.font.size == pytest.approx(9 * 96 / 72)  # points -> CSS px
     assert out.layout.annotations and all(a.font.size == pytest.approx(10 * 96 / 72) for a in out.layout.annotations)
     assert PaperStyle(width_in=5.0).width_px == 480
