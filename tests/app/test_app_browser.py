@@ -4,6 +4,7 @@ under an artifacts folder the test prints (`$MBRL_TEST_ARTIFACTS` if set, else p
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -89,11 +90,17 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+STATUS = '[data-testid="stStatusWidget"]'
+
+
 def _settle(page, quiet: float = 1.0, timeout: float = 180.0) -> None:  # noqa: ANN001
-    """Wait until the script run is over: Streamlit's status widget gone for `quiet` seconds."""
+    """Wait until the script run is over: Streamlit's status widget seen (if it shows within
+    3 s: a fast run may be over before we look), then gone for `quiet` seconds."""
+    with contextlib.suppress(playwright.TimeoutError):
+        page.wait_for_selector(STATUS, timeout=3_000)
     deadline, since = time.monotonic() + timeout, None
     while time.monotonic() < deadline:
-        if page.locator('[data-testid="stStatusWidget"]').count() == 0:
+        if page.locator(STATUS).count() == 0:
             since = since or time.monotonic()
             if time.monotonic() - since >= quiet:
                 return
@@ -149,7 +156,10 @@ def test_upload_every_page_controls_and_bundle_in_a_browser(
             titles = [links.nth(i).inner_text().split("\n")[-1] for i in range(links.count())]
             assert {"Runs library", "Gradient error", "Replay buffer"} <= set(titles)
             for i, title in enumerate(titles):
-                page.get_by_role("link", name=title, exact=True).click()
+                link = page.get_by_role("link", name=title, exact=True)
+                href = link.get_attribute("href")
+                link.click()
+                page.wait_for_url(href)
                 _settle(page)
                 _no_exception(page)
                 assert page.locator("h1").count() >= 1, title
