@@ -8,7 +8,7 @@ from app import state
 from app.figures import generalization as figures
 from app.studies import generalization as study
 from app.studies.training import run_attrs
-from app.widgets.export import export_controls
+from app.widgets.export import export_controls, page_export_controls
 
 st.title("Model generalization vs policy shift")
 st.caption(
@@ -62,3 +62,4 @@ st.caption(f"Fit: scipy.stats.linregress of model error on KL over the checks wi
            + (f" No slope (fewer than {study.MIN_POINTS} checks that close): {', '.join(few)}." if few else ""))
 export_controls(fig2, study.slope_plot_data(ds, slopes).assign_attrs(run_attrs(tree)),
                 f"{run.stem}_local_slope", key="gen_slope")
+page_export_controls(f"{run.stem}_generalization", key="gen_page")

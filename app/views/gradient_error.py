@@ -8,7 +8,7 @@ from app import state
 from app.figures import gradient_error as figures
 from app.studies import gradient_error as study
 from app.studies.spread import BANDS
-from app.widgets.export import export_controls
+from app.widgets.export import export_controls, page_export_controls
 from app.widgets.metrics import metric_help, metric_text
 
 st.title("Gradient error vs model horizon")
@@ -67,3 +67,4 @@ st.plotly_chart(fig2, key="ge_grad_chart")
 st.caption("Dotted: the analytic gradient dJ/dK (mean over seeds).")
 export_controls(fig2, study.gradients_plot_data(grads, true_grad).assign_attrs(study.run_attrs(tree)),
                 f"{run.stem}_gradients", key="ge_grad")
+page_export_controls(f"{run.stem}_gradient_error", key="ge_page")

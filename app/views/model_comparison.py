@@ -8,7 +8,7 @@ from app import state
 from app.figures import model_comparison as figures
 from app.studies import model_comparison as study
 from app.studies.training import run_attrs
-from app.widgets.export import export_controls
+from app.widgets.export import export_controls, page_export_controls
 
 st.title("Model classes on a recorded buffer")
 st.caption(
@@ -57,3 +57,4 @@ st.caption("Colour: model class; solid: train, dashed: holdout, dotted: test. A 
            "window of the full horizon inside one episode has no value and is not drawn.")
 with st.expander("Start states per stage and split"):
     st.dataframe(study.starts_table(tree).to_pandas())
+page_export_controls(f"{run.stem}_model_comparison", key="mc_page")

@@ -10,7 +10,7 @@ from app.figures import model_error as figures
 from app.studies import model_error as study
 from app.studies import training
 from app.studies.spread import BANDS
-from app.widgets.export import export_controls
+from app.widgets.export import export_controls, page_export_controls
 
 st.title("Open-loop model error vs horizon")
 st.caption(
@@ -89,3 +89,4 @@ st.caption("Mean over the start states of each split; grey: no fitted model or n
            "that snapshot." + (" Colour: log10 of the mean error." if log_y else ""))
 export_controls(fig2, study.heatmap_plot_data(heat).assign_attrs(training.run_attrs(tree)),
                 f"{run.stem}_model_error_heatmap", key="me_heat")
+page_export_controls(f"{run.stem}_model_error", key="me_page")

@@ -11,7 +11,7 @@ from app.figures import q_accuracy as figures
 from app.library import run_names
 from app.studies import q_accuracy as study
 from app.studies import training
-from app.widgets.export import export_controls
+from app.widgets.export import export_controls, page_export_controls
 
 COLUMNS = 3
 
@@ -89,3 +89,4 @@ for row in range(math.ceil(len(keys) / COLUMNS)):
             )
             export_controls(fig, study.plot_data(samples, stats).assign_attrs(training.run_attrs(tree)),
                             f"{with_data[k].stem}_q_accuracy_step{a['env_step']}", key=f"qa_export_{k}")
+page_export_controls("q_accuracy", key="qa_page")
