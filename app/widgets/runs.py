@@ -33,6 +33,7 @@ def restore_folder() -> None:
     if folder:
         state.set_user_folder(folder[-1])
         st.session_state[FOLDER_INPUT] = folder[-1]
+        urlstate.publish(FOLDER_PARAM, folder[-1])  # taken: a second call leaves the box alone
 
 
 def library(kind: str | None = None) -> dict[str, RunEntry]:
