@@ -72,4 +72,5 @@ def remember(*keys: str) -> None:
     """Write the current values of the widgets `keys` to the URL."""
     for key in keys:
         value = st.session_state.get(key)
-        publish(key, None if value is None else str(value).lower() if isinstance(value, bool) else str(value))
+        text = None if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+        publish(key, text or None)  # an empty text box leaves no `key=` behind
