@@ -8,7 +8,7 @@ import pytest
 import xarray as xr
 
 from app.studies import spread
-from app.figures.style import KEY_PALETTE, key_colour, key_colours
+from app.figures.style import KEY_PALETTE, key_colour, key_colours, rgba
 from app.studies.spread import BOOTSTRAP_RESAMPLES, band_label, bootstrap_ci, reduce_seeds
 
 
@@ -95,3 +95,21 @@ def test_key_colours_are_deterministic_and_distinct() -> None:
     assert len(set(first.values())) == len(keys)  # distinct while the palette lasts
     assert all(c in KEY_PALETTE for c in first.values())
     assert key_colours(["config-3"])["config-3"] == key_colour("config-3")  # alone: its own colour
+
+
+def test_a_config_has_its_key_colour_in_both_modes() -> None:
+    from app.figures.learning_curves import learning_curve_figure
+    from app.studies import learning_curves as lc
+    from app.studies import training
+    from engine.record import open_run
+
+    from app_helpers import REPO
+
+    tree = open_run(REPO / "datasets" / "mve_ddpg_halfcheetah.zarr.zip")
+    expected = key_colour(training.config_key(tree))
+    curves = lc.run_curves({"a": tree, "b": tree}, lc.EVAL_RETURN)
+    each = learning_curve_figure(curves)
+    aggregated = learning_curve_figure(lc.config_curves(curves, "ci95"))
+    assert {t.line.color for t in each.data} == {expected}
+    assert [t.line.color for t in aggregated.data if t.fill != "toself"] == [expected]
+    assert [t.fillcolor for t in aggregated.data if t.fill == "toself"] == [rgba(expected, 0.18)]  # its band
