@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from app.figures.style import key_colours
 from app.studies import training
 from engine.record import StoreError, open_run, summarize
 from engine.record.schema import GROUPS
@@ -173,14 +174,17 @@ CONFIG_PREFIX = "config."
 def library_table(entries: Sequence[RunEntry]) -> pd.DataFrame:
     """The runs library: `library_row` per run, then `config group` (runs whose configs are
     equal except for their seeds share it: `training.config_key`; `group_label`), `group size`
-    (runs of that group listed), and one
+    (runs of that group listed), `colour` (the group's `key_colours` colour, as the learning
+    curves draw it), and one
     `config.KEY` column per config key of any run (seed keys included)."""
     rows = [library_row(e) for e in entries]
     ok = [e.opened.tree is not None for e in entries]
     keys = [training.config_key(e.opened.tree) if good else "" for e, good in zip(entries, ok, strict=True)]
     configs = [flat_config(e.opened.tree) if good else {} for e, good in zip(entries, ok, strict=True)]
+    colours = key_colours(k for k in keys if k)
     for row, key, cfg in zip(rows, keys, configs, strict=True):
         row["config group"] = group_label(row, key) if key else ""
+        row["colour"] = colours.get(key, "")
         row["group size"] = keys.count(key) if key else None
         row.update({f"{CONFIG_PREFIX}{k}": v for k, v in cfg.items()})
     table = pd.DataFrame(rows)

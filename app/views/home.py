@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import state
+from app.figures.style import rgba
 from app.library import DATASETS_ENV, datasets_dir, filter_table, library_table, varying_config_columns
 from app.widgets import runs as chooser
 from app.widgets import urlstate
@@ -63,7 +64,10 @@ all_config = c_all.toggle("All config keys", key="lib_all_config",
 urlstate.remember("lib_filter", "lib_all_config")
 shown = filter_table(table, text, facets)
 config_cols = [c for c in table.columns if c.startswith("config.")] if all_config else varying_config_columns(table)
-st.dataframe(shown[[*FIRST, *config_cols, *LAST]], hide_index=True, width="stretch", column_config={
+columns = [*FIRST, *config_cols, *LAST]
+styled = shown[[*columns, "colour"]].style.apply(  # the config group in its learning-curve colour
+    lambda col: [f"background-color: {rgba(c, 0.3)}" if c else "" for c in shown["colour"]], subset=["config group"])
+st.dataframe(styled, hide_index=True, width="stretch", column_order=columns, column_config={
     "horizon": st.column_config.NumberColumn(format="%g"),
     "groups": st.column_config.TextColumn(width="large"),
     "error": st.column_config.TextColumn(width="large"),

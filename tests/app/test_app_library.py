@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from app_helpers import LEARNING_PAGE, MODEL_ERROR_PAGE, app, assert_clean, plain_tree
+from app_helpers import LEARNING_PAGE, MODEL_ERROR_PAGE, app, assert_clean, chart_traces, plain_tree
 
 from app.library import DATASETS_ENV, RunEntry, filter_table, library_table, open_store, varying_config_columns
 from engine.record import RunWriter
@@ -75,6 +75,7 @@ def test_a_store_being_written_is_listed_as_running(monkeypatch: pytest.MonkeyPa
 
 def test_selection_on_home_drives_the_study_pages(training_datasets: Path) -> None:
     at = app()
+    colour = dict(zip(at.dataframe[0].value["name"], at.dataframe[0].value["colour"], strict=True))
     at.text_input(key="lib_filter").set_value("sac").run()
     assert list(at.dataframe[0].value["name"]) == ["sac_s0.zarr", "sac_s1.zarr"]
     at.button(key="lib_select_shown").click().run()
@@ -83,6 +84,9 @@ def test_selection_on_home_drives_the_study_pages(training_datasets: Path) -> No
     at.switch_page(LEARNING_PAGE).run()
     assert_clean(at)
     assert at.multiselect(key="lc_runs").value == ["bundled:sac_s1.zarr", "bundled:ddpg.zarr.zip"]
+    lines = {t["name"].split(" (")[0]: t["line"]["color"] for t in chart_traces(at, 0) if t.get("meta")}
+    assert lines == {"sac · InvertedPendulum-v5": colour["sac_s1.zarr"],  # the library's group colours
+                     "ddpg · InvertedPendulum-v5": colour["ddpg.zarr.zip"]}
     at.multiselect(key="lc_runs").set_value(["bundled:ddpg.zarr.zip"]).run()  # the page changes it
     at.switch_page(MODEL_ERROR_PAGE).run()
     assert_clean(at)
