@@ -6,10 +6,10 @@ import pandas as pd
 import streamlit as st
 import xarray as xr
 
-from app import state
 from app.figures import buffer as figures
 from app.studies import buffer as study
 from app.studies import training
+from app.widgets import runs as chooser
 from app.widgets.export import export_controls, page_export_controls
 
 PAGE_SIZES = (25, 50, 100, 500)
@@ -21,13 +21,13 @@ st.caption(
     "collected a transition."
 )
 
-runs = {r.key: r for r in state.all_runs() if r.kind == training.KIND}
+runs = chooser.library(training.KIND)
 if not runs:
     st.info("No training run found. Add one on the **Runs library** page (bundled, a folder, or "
             "an upload); `python -m engine train` writes them.")
     st.stop()
-key = st.selectbox("Run", list(runs), format_func=lambda k: runs[k].label, key="buf_run")
-run = runs[key]
+run = chooser.choose_run(runs, key="buf_run")
+key = run.key
 tree = run.opened.tree
 if tree is None or not study.available(tree):
     st.info(f"**{run.name}** has no committed transition yet. Come back later.")
