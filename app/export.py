@@ -165,10 +165,12 @@ def data_netcdf(data: xr.Dataset | xr.DataArray) -> bytes:
     return bytes(netcdf_ready(data).to_netcdf(engine="h5netcdf"))
 
 
-def export_bytes(fmt: str, fig: go.Figure, data: xr.Dataset | xr.DataArray) -> bytes:
-    """Dispatch on a key of `FORMATS`."""
+def export_bytes(
+    fmt: str, fig: go.Figure, data: xr.Dataset | xr.DataArray, *, scale: float = 1.0
+) -> bytes:
+    """Dispatch on a key of `FORMATS` (`scale` multiplies a PNG's pixel size)."""
     if fmt in ("png", "svg", "pdf"):
-        return figure_image(fig, fmt)
+        return figure_image(fig, fmt, scale=scale)
     if fmt == "html":
         return figure_html(fig)
     if fmt == "csv":

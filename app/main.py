@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app.widgets.export import reset_page
+from engine.record import StoreError
+
 st.set_page_config(page_title="mbrl-workbench", page_icon=":material/insights:", layout="wide")
 
 PAGES = [
@@ -19,6 +22,12 @@ PAGES = [
     st.Page("views/model_comparison.py", title="Model classes", icon=":material/compare_arrows:"),
     st.Page("views/generalization.py", title="Model generalization", icon=":material/ssid_chart:"),
     st.Page("views/gradient_error.py", title="Gradient error", icon=":material/show_chart:"),
+    st.Page("views/buffer.py", title="Replay buffer", icon=":material/table_rows:"),
 ]
 
-st.navigation(PAGES).run()
+page = st.navigation(PAGES)
+reset_page(page.title)  # the page bundle holds the panels of this run only
+try:
+    page.run()
+except StoreError as exc:  # data are read lazily: a corrupt chunk shows up only when a page reads it
+    st.error(f"A run store could not be read, so this page stopped: {exc}")

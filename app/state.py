@@ -38,7 +38,8 @@ def folder_entries(folder: Path, origin: str) -> list[RunEntry]:
             opened = _open_path(str(resolved), store_mtime(resolved))
         except OSError as exc:
             opened = Opened(None, f"Could not read {path.name}: {exc}")
-        entries.append(RunEntry(f"{origin}:{resolved}", path.name, origin, opened))
+        key = f"bundled:{path.name}" if origin == "bundled" else f"{origin}:{resolved}"
+        entries.append(RunEntry(key, path.name, origin, opened, resolved))
     return entries
 
 

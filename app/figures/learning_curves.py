@@ -6,16 +6,20 @@ import numpy as np
 import plotly.graph_objects as go
 import xarray as xr
 
-from app.figures.style import PALETTE, TEMPLATE, axis_title, band_trace
+from app.figures.style import TEMPLATE, axis_title, band_trace, key_colours
 from app.studies.learning_curves import configs
 
 SEED_DASHES = ("solid", "dot", "dash", "longdash", "dashdot", "longdashdot")
 
 
 def config_colours(curves: xr.DataArray) -> dict[str, str]:
-    """Colour of each config label: the palette in the (sorted) order of `configs`, so a config
-    keeps its colour in both modes."""
-    return {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(configs(curves))}
+    """Colour of each config label: `key_colours` of the config keys (canonical config JSON
+    without seeds), so a config has the same colour in both modes and on every page."""
+    dim = "config" if "stat" in curves.dims else "run"
+    pairs = dict(zip(curves["config"].values.tolist(), curves["config_key"].values.tolist(), strict=True)) \
+        if curves.sizes.get(dim, 0) else {}
+    colours = key_colours(pairs.values())
+    return {str(label): colours[key] for label, key in pairs.items()}
 
 
 def _finite(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -36,6 +40,8 @@ def learning_curve_figure(curves: xr.DataArray, *, log_y: bool = False) -> go.Fi
     x = curves[dim].values
     fig = go.Figure()
     if "stat" in curves.dims:
+        centre = "IQM" if curves.attrs.get("center") == "iqm" else "mean"
+        over = " × episodes" if curves.attrs.get("pooled") else ""
         for label in configs(curves):  # bands first, lines on top
             sel = curves.sel(config=label)
             if int(sel["n_seeds"]) > 1:
@@ -47,11 +53,12 @@ def learning_curve_figure(curves: xr.DataArray, *, log_y: bool = False) -> go.Fi
             n = int(sel["n_seeds"])
             fig.add_trace(go.Scatter(
                 x=xs, y=ys, mode="lines+markers" if len(xs) < 30 else "lines",
-                name=f"{label} (mean of {n} seed{'s' if n != 1 else ''}: {sel['seeds'].item()})",
+                name=f"{label} ({centre} of {n} seed{'s' if n != 1 else ''}{over}: {sel['seeds'].item()})",
                 legendgroup=label, meta=label, line={"color": colours[label], "width": 2.5},
                 marker={"size": 6},
             ))
-        title = f"{curves.attrs.get('long_name', curves.name)}: mean over seeds, band: {curves.attrs.get('band_label', '')}"
+        title = (f"{curves.attrs.get('long_name', curves.name)}: {centre} over seeds{over}, "
+                 f"band: {curves.attrs.get('band_label', '')}")
     else:
         rank: dict[str, int] = {}
         for run in curves["run"].values:

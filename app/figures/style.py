@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,8 @@ from plotly.colors import qualitative
 
 DYNAMICS_COLOURS: dict[str, str] = {"true": "#1f77b4", "learned": "#d62728"}
 PALETTE: Sequence[str] = qualitative.D3
+KEY_PALETTE: Sequence[str] = tuple(dict.fromkeys([*qualitative.D3, *qualitative.Dark24]))
+"""Colours of runs and configs (key_colour): D3 first, then Dark24, no repeats."""
 TRUE_VALUE_COLOUR = "#444444"
 TEMPLATE = "plotly_white"
 
@@ -18,6 +21,33 @@ TEMPLATE = "plotly_white"
 def colour(label: str, index: int) -> str:
     """The fixed colour of a dynamics label, else the palette's `index`-th colour."""
     return DYNAMICS_COLOURS.get(label, PALETTE[index % len(PALETTE)])
+
+
+def key_colour(key: str) -> str:
+    """The colour of a run or config key (a run key such as `bundled:NAME`, or a config's
+    canonical JSON): a hash of the key picks it, so it is the same on every page and session."""
+    return KEY_PALETTE[_slot(key)]
+
+
+def _slot(key: str) -> int:
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % len(KEY_PALETTE)
+
+
+def key_colours(keys: Iterable[str]) -> dict[str, str]:
+    """Colours of several keys drawn together: each its `key_colour`, unless an earlier key (in
+    sorted order) took it; then the next free colour of the palette. Distinct while the palette
+    lasts, and independent of the order the keys come in."""
+    taken: dict[int, str] = {}
+    out: dict[str, str] = {}
+    for key in sorted(set(keys)):
+        slot = _slot(key)
+        for _ in range(len(KEY_PALETTE)):
+            if slot not in taken:
+                break
+            slot = (slot + 1) % len(KEY_PALETTE)
+        taken[slot] = key
+        out[key] = KEY_PALETTE[slot]
+    return out
 
 
 def rgba(hex_colour: str, alpha: float) -> str:

@@ -5,8 +5,10 @@ Pure functions from opened runs (`xarray.DataTree`) to the arrays the figure dra
 
 - `run_curves`: one curve per run, (run, x), smoothed per run, with the run's config label,
   config key and seed as coordinates of `run`;
-- `config_curves`: mean and spread band over the seeds of each config, (stat, config, x),
-  computed only where every seed of the config has a value.
+- `config_curves`: centre (mean or IQM) and spread band over the seeds of each config,
+  (stat, config, x), computed only where every seed of the config has a value. With
+  `per_episode` run curves (the eval return per evaluation episode) the statistics pool every
+  episode of every seed, as rliable's IQM does.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 import xarray as xr
 
 from app.studies import training
-from app.studies.spread import BANDS, Band, reduce_seeds
+from app.studies.spread import Band, Center, band_label, reduce_seeds
 
 EVAL_RETURN = "eval_return"
 """Metric id of the mean evaluation return per snapshot (group `eval`); every other metric id
@@ -44,12 +46,13 @@ def metric_label(metric: str) -> str:
     return "mean evaluation return" if metric == EVAL_RETURN else metric.replace("_", " ")
 
 
-def raw_curve(tree: xr.DataTree, metric: str) -> xr.DataArray | None:
+def raw_curve(tree: xr.DataTree, metric: str, per_episode: bool = False) -> xr.DataArray | None:
     """The run's unsmoothed curve along `x_dim(metric)`, or None if the run does not have it.
 
-    The eval return is the mean over the snapshot's evaluation episodes (NaNs skipped), placed
-    at the snapshot's `env_step`; a train metric is its value per logged update (NaN where the
-    agent did not report it).
+    The eval return is the mean over the snapshot's evaluation episodes (NaNs skipped), or with
+    `per_episode` every episode's return, (episode, env_step), placed at the snapshot's
+    `env_step`; a train metric is its value per logged update (NaN where the agent did not
+    report it; `per_episode` does not apply).
     """
     if metric == EVAL_RETURN:
         if not training.has_group(tree, "eval"):
@@ -58,11 +61,13 @@ def raw_curve(tree: xr.DataTree, metric: str) -> xr.DataArray | None:
         ret = ds["return"]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            y = ret.mean("episode", skipna=True)
+            y = ret if per_episode else ret.mean("episode", skipna=True)
         y = y.assign_coords(env_step=("snapshot", ds["env_step"].values)).swap_dims(snapshot="env_step")
         y = y.drop_vars("snapshot")
-        attrs = {"long_name": f"mean {ret.attrs.get('long_name', 'evaluation return')} "
-                              f"(over {ret.sizes['episode']} episodes)",
+        if per_episode:  # an index, so runs with different episode counts join outer
+            y = y.assign_coords(episode=np.arange(y.sizes["episode"]))
+        what, n = ret.attrs.get("long_name", "evaluation return"), ret.sizes["episode"]
+        attrs = {"long_name": f"{what} ({n} episodes each)" if per_episode else f"mean {what} (over {n} episodes)",
                  "units": ret.attrs.get("units", "")}
     else:
         if not training.has_group(tree, "train") or metric not in tree["train"].data_vars:
@@ -72,6 +77,7 @@ def raw_curve(tree: xr.DataTree, metric: str) -> xr.DataArray | None:
         attrs = {"long_name": da.attrs.get("long_name", metric), "units": da.attrs.get("units", "")}
     dim = x_dim(metric)
     y = y.load().drop_duplicates(dim, keep="last").sortby(dim).astype(float)
+    y = y.transpose(..., dim)
     y.name = metric
     y.attrs = attrs
     y[dim].attrs = {"long_name": X_DIMS[dim], "units": "1"}
@@ -83,6 +89,10 @@ def smooth(curve: xr.DataArray, window: int) -> xr.DataArray:
     at the ends; points that were NaN stay NaN). `window` <= 1 returns the curve unchanged."""
     if window <= 1:
         return curve
+    if curve.ndim > 1:  # (episode, x): each episode's curve on its own
+        other = curve.dims[0]
+        parts = [smooth(curve.isel({other: i}), window) for i in range(curve.sizes[other])]
+        return xr.concat(parts, dim=other).transpose(*curve.dims)
     dim = curve.dims[0]
     valid = curve.dropna(dim)
     if valid.sizes[dim] == 0:
@@ -94,8 +104,11 @@ def smooth(curve: xr.DataArray, window: int) -> xr.DataArray:
     return out
 
 
-def run_curves(trees: Mapping[str, xr.DataTree], metric: str, window: int = 1) -> xr.DataArray:
-    """One (smoothed) curve per run that has `metric`: (run, x), outer-joined on x.
+def run_curves(
+    trees: Mapping[str, xr.DataTree], metric: str, window: int = 1, per_episode: bool = False
+) -> xr.DataArray:
+    """One (smoothed) curve per run that has `metric`: (run, x), outer-joined on x; with
+    `per_episode` and the eval return, (run, episode, x), one curve per evaluation episode.
 
     Coordinates of `run`: `config` (label shared by seeds of one config), `config_key`
     (canonical JSON of the config without seeds) and `seed`. Runs without the metric are
@@ -103,7 +116,7 @@ def run_curves(trees: Mapping[str, xr.DataTree], metric: str, window: int = 1) -
     """
     curves, names, skipped = [], [], []
     for name, tree in trees.items():
-        c = raw_curve(tree, metric)
+        c = raw_curve(tree, metric, per_episode)
         if c is None or not np.isfinite(c.values).any():
             skipped.append(name)
             continue
@@ -128,7 +141,7 @@ def run_curves(trees: Mapping[str, xr.DataTree], metric: str, window: int = 1) -
     out[dim].attrs = curves[0][dim].attrs
     out.name = metric
     out.attrs = {**curves[0].attrs, "skipped": skipped, "smooth": int(window), "metric": metric}
-    return out.transpose("run", dim)
+    return out.transpose("run", ..., dim)
 
 
 def configs(curves: xr.DataArray) -> list[str]:
@@ -138,34 +151,40 @@ def configs(curves: xr.DataArray) -> list[str]:
     return sorted({str(c) for c in labels})
 
 
-def config_curves(curves: xr.DataArray, band: Band) -> xr.DataArray:
-    """Mean and band over the seeds of each config: (stat, config, x).
+def config_curves(curves: xr.DataArray, band: Band, center: Center = "mean") -> xr.DataArray:
+    """Centre and band over the seeds of each config: (stat, config, x).
 
     Only x values where every seed of the config has a value are kept (a seed still running
-    cuts its config's curve to its own length); elsewhere the result is NaN. `n_seeds` and
-    `seeds` (text) are coordinates of `config`.
+    cuts its config's curve to its own length); elsewhere the result is NaN. Per-episode curves
+    (run, episode, x) are pooled: the statistics are over every (seed, episode) value at x.
+    `n_seeds`, `seeds` (text) and `config_key` are coordinates of `config`.
     """
-    dim = curves.dims[1]
-    parts, n_seeds, seed_text = [], [], []
+    dim = curves.dims[-1]
+    pooled = [d for d in curves.dims if d not in ("run", dim)]
+    parts, n_seeds, seed_text, keys = [], [], [], []
     for label in configs(curves):
         sel = curves.isel(run=np.flatnonzero(curves["config"].values == label))
-        complete = sel.notnull().all("run")
+        complete = sel.notnull().any(pooled).all("run") if pooled else sel.notnull().all("run")
         sel = sel.where(complete)
-        red = reduce_seeds(sel.drop_vars(["config", "config_key", "seed"]), band, dim="run")
+        flat = sel.drop_vars(["config", "config_key", "seed"]).stack(sample=["run", *pooled])
+        red = reduce_seeds(flat.drop_vars(["sample", "run", *pooled]), band, dim="sample", center=center)
         parts.append(red)
         n_seeds.append(sel.sizes["run"])
         seed_text.append(", ".join(str(int(s)) for s in sel["seed"].values))
+        keys.append(str(sel["config_key"].values[0]))
     labels = configs(curves)
     if not parts:
         out = xr.DataArray(np.zeros((3, 0, curves.sizes[dim])), dims=("stat", "config", dim),
                            coords={"stat": ["mean", "lo", "hi"], "config": [], dim: curves[dim].values})
     else:
         out = xr.concat(parts, dim=xr.Variable("config", labels), join="outer", coords="minimal")
-    out = out.assign_coords(n_seeds=("config", n_seeds), seeds=("config", seed_text))
+    out = out.assign_coords(n_seeds=("config", n_seeds), seeds=("config", seed_text),
+                            config_key=("config", keys))
     out = out.transpose("stat", "config", dim)
     out[dim].attrs = curves[dim].attrs
     out.name = curves.name
-    out.attrs = {**curves.attrs, "band": band, "band_label": BANDS[band]}
+    out.attrs = {**curves.attrs, "band": band, "band_label": band_label(band, center), "center": center,
+                 "pooled": pooled}
     out.attrs.pop("n_seeds", None)
     return out
 
@@ -177,12 +196,15 @@ def plot_data(curves: xr.DataArray) -> xr.Dataset:
     base = curves.attrs.get("long_name", name)
     ds = xr.Dataset()
     if "stat" in curves.dims:
-        what = {"mean": "mean over seeds", "lo": "band lower edge", "hi": "band upper edge"}
+        centre = "IQM" if curves.attrs.get("center") == "iqm" else "mean"
+        over = "seeds and episodes" if curves.attrs.get("pooled") else "seeds"
+        what = {"mean": f"{centre} over {over}", "lo": "band lower edge", "hi": "band upper edge"}
         for stat in curves["stat"].values:
             var = curves.sel(stat=stat, drop=True)
             var.attrs = {"long_name": f"{base}, {what[str(stat)]}", "units": curves.attrs.get("units", "")}
             ds[f"{name}_{stat}"] = var
         ds.attrs["band"] = curves.attrs.get("band", "")
+        ds.attrs["center"] = curves.attrs.get("center", "mean")
     else:
         ds[name] = curves.assign_attrs({"long_name": base, "units": curves.attrs.get("units", "")})
     for coord in ds.coords.values():

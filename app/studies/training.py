@@ -67,11 +67,12 @@ def seed(tree: xr.DataTree) -> int | None:
         return None
 
 
-def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested config as one level of dotted keys (`agent.hidden`)."""
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for k, v in value.items():
-            out.update(_flatten(v, f"{prefix}{k}."))
+            out.update(flatten(v, f"{prefix}{k}."))
         return out
     return {prefix[:-1]: value}
 
@@ -79,7 +80,7 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 def config_labels(keys: Sequence[str]) -> dict[str, str]:
     """A short, distinct label per config key: `algo · env`, plus the keys that tell apart
     configs sharing that (e.g. `mve-ddpg · InvertedPendulum-v5 · horizon=3`)."""
-    flat = {k: _flatten(json.loads(k)) for k in dict.fromkeys(keys)}
+    flat = {k: flatten(json.loads(k)) for k in dict.fromkeys(keys)}
     base = {k: " · ".join(str(f[n]) for n in ("algo", "env_id") if n in f) or "run" for k, f in flat.items()}
     labels = {}
     for k, f in flat.items():

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import state
 from app.figures import generalization as figures
 from app.studies import generalization as study
 from app.studies.training import run_attrs
-from app.widgets.export import export_controls
+from app.widgets import runs as chooser
+from app.widgets import urlstate
+from app.widgets.export import export_controls, page_export_controls
 
 st.title("Model generalization vs policy shift")
 st.caption(
@@ -18,13 +19,12 @@ st.caption(
     "their states (closed form) and the frozen model's one-step error on them (L2 norm)."
 )
 
-runs = {r.key: r for r in state.all_runs() if r.kind == study.KIND}
+runs = chooser.library(study.KIND)
 if not runs:
     st.info("No generalization run found. Add one on the **Runs library** page (bundled, a folder, "
             "or an upload); `python -m engine study generalization` writes them.")
     st.stop()
-key = st.selectbox("Run", list(runs), format_func=lambda k: runs[k].label, key="gen_run")
-run = runs[key]
+run = chooser.choose_run(runs, key="gen_run")
 tree = run.opened.tree
 if tree is None or not study.available(tree):
     st.info(f"**{run.name}** has no committed check yet (status: "
@@ -44,12 +44,14 @@ export_controls(fig, study.error_plot_data(ds).assign_attrs(run_attrs(tree)), f"
                 key="gen_error")
 
 st.subheader("(b) Local slope d eps_m / d eps_pi near KL = 0")
+urlstate.bind("gen_kl_max", round(study.default_kl_max(ds), 4), parse=float, valid=lambda v: v >= 1e-6)
 kl_max = st.number_input(
-    "Near 0 means KL(pi || pi_D) at most (nat)", min_value=1e-6, value=round(study.default_kl_max(ds), 4),
+    "Near 0 means KL(pi || pi_D) at most (nat)", min_value=1e-6,
     format="%.4g", key="gen_kl_max",
     help="The slope of each probe is the least-squares line through its checks with KL up to this value, "
          "the check at freezing (KL = 0) included. Default: the median positive KL of the run.",
 )
+urlstate.remember("gen_kl_max")
 slopes = study.local_slopes(ds, kl_max)
 lines = study.fitted_lines(slopes)
 fig2 = figures.slope_figure(ds, slopes, lines)
@@ -62,3 +64,4 @@ st.caption(f"Fit: scipy.stats.linregress of model error on KL over the checks wi
            + (f" No slope (fewer than {study.MIN_POINTS} checks that close): {', '.join(few)}." if few else ""))
 export_controls(fig2, study.slope_plot_data(ds, slopes).assign_attrs(run_attrs(tree)),
                 f"{run.stem}_local_slope", key="gen_slope")
+page_export_controls(f"{run.stem}_generalization", key="gen_page")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import state
 from app.figures import gradient_error as figures
 from app.studies import gradient_error as study
 from app.studies.spread import BANDS
-from app.widgets.export import export_controls
+from app.widgets import runs as chooser
+from app.widgets import urlstate
+from app.widgets.export import export_controls, page_export_controls
 from app.widgets.metrics import metric_help, metric_text
 
 st.title("Gradient error vs model horizon")
@@ -18,23 +19,26 @@ st.caption(
     "through the true dynamics or a learned model."
 )
 
-runs = {r.key: r for r in state.all_runs() if r.kind == study.KIND}
+runs = chooser.library(study.KIND)
 if not runs:
     st.info("No gradient_error run found. Add one on the **Runs library** page "
             "(bundled, a folder, or an upload).")
     st.stop()
-key = st.selectbox("Run", list(runs), format_func=lambda k: runs[k].label, key="ge_run")
-run = runs[key]
+run = chooser.choose_run(runs, key="ge_run")
 tree = run.opened.tree
 if tree is None or study.n_seeds(tree) == 0:
     st.info(f"**{run.name}** has no committed seed yet (status: "
             f"{tree.attrs.get('status') if tree is not None else 'unknown'}). Come back later.")
     st.stop()
 
+urlstate.bind("ge_band", "std", options=list(BANDS))
+urlstate.bind("ge_log", True)
+urlstate.bind("ge_bound", True)
 c_band, c_log, c_bound = st.columns([2, 1, 1], vertical_alignment="bottom")
 band = c_band.selectbox("Spread over seeds", list(BANDS), format_func=BANDS.get, key="ge_band")
-log_y = c_log.toggle("Log y axis", value=True, key="ge_log")
-show_bound = c_bound.toggle("Lemma 4.1 bound shape", value=True, key="ge_bound")
+log_y = c_log.toggle("Log y axis", key="ge_log")
+show_bound = c_bound.toggle("Lemma 4.1 bound shape", key="ge_bound")
+urlstate.remember("ge_band", "ge_log", "ge_bound")
 
 st.subheader("L1 gradient error vs H")
 eps_f, eps_q = study.seed_mean(tree, "eps_f"), study.seed_mean(tree, "eps_q")
@@ -67,3 +71,4 @@ st.plotly_chart(fig2, key="ge_grad_chart")
 st.caption("Dotted: the analytic gradient dJ/dK (mean over seeds).")
 export_controls(fig2, study.gradients_plot_data(grads, true_grad).assign_attrs(study.run_attrs(tree)),
                 f"{run.stem}_gradients", key="ge_grad")
+page_export_controls(f"{run.stem}_gradient_error", key="ge_page")

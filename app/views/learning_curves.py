@@ -4,28 +4,31 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import state
 from app.figures import learning_curves as figures
 from app.library import run_names
 from app.studies import learning_curves as study
 from app.studies import training
-from app.studies.spread import BANDS
+from app.studies.spread import BANDS, CENTERS
+from app.widgets import runs as chooser
+from app.widgets import urlstate
 from app.widgets.export import export_controls
+
+MODES = {"aggregate": "centre and band", "each": "each run"}
+SETTINGS = ("lc_metric", "lc_mode", "lc_center", "lc_band", "lc_smooth", "lc_log")
 
 st.title("Learning curves")
 st.caption(
     "Mean evaluation return per snapshot vs environment steps, or any metric the agent logged vs "
     "gradient updates. Runs whose configs are equal except for `seed` form one config: one "
-    "colour, aggregated into a mean and a band over seeds, or drawn one line per seed."
+    "colour, aggregated into a centre (mean or IQM) and a band over seeds, or drawn one line per seed."
 )
 
-runs = {r.key: r for r in state.all_runs() if r.kind == training.KIND}
+runs = chooser.library(training.KIND)
 if not runs:
     st.info("No training run found. Add one on the **Runs library** page (bundled, a folder, or "
             "an upload); `python -m engine train` writes them.")
     st.stop()
-keys = st.multiselect("Runs", list(runs), default=list(runs)[:6], format_func=lambda k: runs[k].label,
-                      key="lc_runs")
+keys = chooser.choose_runs(runs, key="lc_runs")
 if not keys:
     st.info("Choose at least one run.")
     st.stop()
@@ -37,21 +40,31 @@ offered = sorted(offered, key=lambda m: (m != study.EVAL_RETURN, m))
 if not offered:
     st.info("The chosen runs have no evaluation or training records yet. Come back later.")
     st.stop()
-c_metric, c_mode, c_band = st.columns([2, 2, 2], vertical_alignment="bottom")
+urlstate.bind("lc_metric", offered[0], options=offered)
+urlstate.bind("lc_mode", "aggregate", options=list(MODES))
+urlstate.bind("lc_center", "mean", options=list(CENTERS))
+urlstate.bind("lc_band", "std", options=list(BANDS))
+urlstate.bind("lc_smooth", 1, valid=lambda v: 1 <= v <= 25)
+urlstate.bind("lc_log", False)
+c_metric, c_mode, c_center, c_band = st.columns([3, 2, 2, 2], vertical_alignment="bottom")
 metric = c_metric.selectbox("Metric", offered, format_func=study.metric_label, key="lc_metric")
-mode = c_mode.radio("Seeds of a config", ["aggregate", "each"], horizontal=True, key="lc_mode",
-                    format_func={"aggregate": "mean and band", "each": "each run"}.get)
-band = c_band.selectbox("Spread over seeds", list(BANDS), format_func=BANDS.get, key="lc_band",
-                        disabled=mode == "each")
+mode = c_mode.radio("Seeds of a config", list(MODES), horizontal=True, key="lc_mode", format_func=MODES.get)
+center = c_center.selectbox("Centre", list(CENTERS), format_func=CENTERS.get, key="lc_center",
+                            disabled=mode == "each",
+                            help="IQM: scipy.stats.trim_mean(x, 0.25), rliable's interquartile mean. For the "
+                                 "evaluation return it pools every episode of every seed at a snapshot.")
+band = c_band.selectbox("Spread", list(BANDS), format_func=BANDS.get, key="lc_band", disabled=mode == "each")
 c_smooth, c_log = st.columns([4, 2], vertical_alignment="bottom")
-window = c_smooth.slider("Moving average (points; 1 = none)", 1, 25, 1, key="lc_smooth")
-log_y = c_log.toggle("Log y axis", value=False, key="lc_log")
+window = c_smooth.slider("Moving average (points; 1 = none)", 1, 25, key="lc_smooth")
+log_y = c_log.toggle("Log y axis", key="lc_log")
+urlstate.remember(*SETTINGS)
 
-curves = study.run_curves(trees, metric, window)
+per_episode = mode == "aggregate" and center == "iqm" and metric == study.EVAL_RETURN
+curves = study.run_curves(trees, metric, window, per_episode=per_episode)
 if curves.sizes["run"] == 0:
     st.info(f"None of the chosen runs has values of **{study.metric_label(metric)}** yet.")
     st.stop()
-shown = study.config_curves(curves, band) if mode == "aggregate" else curves
+shown = study.config_curves(curves, band, center) if mode == "aggregate" else curves
 fig = figures.learning_curve_figure(shown, log_y=log_y)
 st.plotly_chart(fig, key="lc_chart")
 groups = {c: [str(r) for r in curves["run"].values[curves["config"].values == c]] for c in study.configs(curves)}
@@ -60,6 +73,7 @@ if curves.attrs.get("skipped"):
     notes.append(f"Without {study.metric_label(metric)}: {', '.join(curves.attrs['skipped'])}")
 st.caption("  \n".join(notes))
 if mode == "aggregate":
-    st.caption("The mean and band are drawn where every seed of the config has a value (a run still "
-               "training cuts its config's curve); smoothing is applied to each run before averaging.")
+    st.caption("The centre and band are drawn where every seed of the config has a value (a run still "
+               "training cuts its config's curve); smoothing is applied to each run before aggregating. "
+               "The 95 % CI is a percentile bootstrap (scipy.stats.bootstrap, seeded) of the centre.")
 export_controls(fig, study.plot_data(shown), f"learning_curves_{metric}", key="lc_export")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import state
 from app.figures import model_comparison as figures
 from app.studies import model_comparison as study
 from app.studies.training import run_attrs
-from app.widgets.export import export_controls
+from app.widgets import runs as chooser
+from app.widgets import urlstate
+from app.widgets.export import export_controls, page_export_controls
 
 st.title("Model classes on a recorded buffer")
 st.caption(
@@ -19,13 +20,12 @@ st.caption(
     "`python -m engine study model-comparison` writes these stores."
 )
 
-runs = {r.key: r for r in state.all_runs() if r.kind == study.KIND}
+runs = chooser.library(study.KIND)
 if not runs:
     st.info("No model_comparison run found. Add one on the **Runs library** page, or make one with "
             "`python -m engine study model-comparison --buffer RUN.zarr --out OUT.zarr`.")
     st.stop()
-key = st.selectbox("Run", list(runs), format_func=lambda k: runs[k].label, key="mc_run")
-run = runs[key]
+run = chooser.choose_run(runs, key="mc_run")
 tree = run.opened.tree
 if tree is None or study.n_stages(tree) == 0:
     st.info(f"**{run.name}** has no committed stage yet (status: "
@@ -35,10 +35,14 @@ if tree is None or study.n_stages(tree) == 0:
 group = tree[study.GROUP]
 stages = [int(s) for s in group["stage"].values]
 horizons = [int(h) for h in group["horizon"].values]
+urlstate.bind("mc_stage", stages[-1], options=stages)
+urlstate.bind("mc_horizon", horizons[-1], options=horizons)
+urlstate.bind("mc_log", True)
 c_stage, c_h, c_log = st.columns([2, 2, 1], vertical_alignment="bottom")
-stage = c_stage.select_slider("Stage (left panel)", stages, value=stages[-1], key="mc_stage")
-horizon = c_h.select_slider("Horizon (right panel)", horizons, value=horizons[-1], key="mc_horizon")
-log_y = c_log.toggle("Log scale", value=True, key="mc_log")
+stage = c_stage.select_slider("Stage (left panel)", stages, key="mc_stage")
+horizon = c_h.select_slider("Horizon (right panel)", horizons, key="mc_horizon")
+log_y = c_log.toggle("Log scale", key="mc_log")
+urlstate.remember("mc_stage", "mc_horizon", "mc_log")
 
 left, right = st.columns(2)
 with left:
@@ -57,3 +61,4 @@ st.caption("Colour: model class; solid: train, dashed: holdout, dotted: test. A 
            "window of the full horizon inside one episode has no value and is not drawn.")
 with st.expander("Start states per stage and split"):
     st.dataframe(study.starts_table(tree).to_pandas())
+page_export_controls(f"{run.stem}_model_comparison", key="mc_page")

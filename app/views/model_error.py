@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app import state
 from app.figures import model_error as figures
 from app.studies import model_error as study
 from app.studies import training
 from app.studies.spread import BANDS
-from app.widgets.export import export_controls
+from app.widgets import runs as chooser
+from app.widgets import urlstate
+from app.widgets.export import export_controls, page_export_controls
 
 st.title("Open-loop model error vs horizon")
 st.caption(
@@ -21,13 +22,12 @@ st.caption(
     "newest data, collected after the model's last fit."
 )
 
-runs = {r.key: r for r in state.all_runs() if r.kind == training.KIND}
+runs = chooser.library(training.KIND)
 if not runs:
     st.info("No training run found. Add one on the **Runs library** page (bundled, a folder, or "
             "an upload); `python -m engine train` writes them.")
     st.stop()
-key = st.selectbox("Run", list(runs), format_func=lambda k: runs[k].label, key="me_run")
-run = runs[key]
+run = chooser.choose_run(runs, key="me_run")
 tree = run.opened.tree
 if tree is None or not study.available(tree):
     st.info(f"**{run.name}** has no model-error snapshot yet (a run records them when it has a "
@@ -56,14 +56,18 @@ if not usable:
 default = sorted({usable[int(i)] for i in np.linspace(0, len(usable) - 1, min(5, len(usable))).round()})
 chosen = st.multiselect("Snapshots", usable, default=default, key="me_snapshots",
                         format_func=lambda s: f"step {steps[s]} (snapshot {s})")
+urlstate.bind("me_band", "p10_90", options=list(BANDS))
+urlstate.bind("me_norm", False)
+urlstate.bind("me_log", True)
+urlstate.bind("me_bands", True)
 c_band, c_norm, c_log, c_bands = st.columns([3, 2, 2, 2], vertical_alignment="bottom")
-band = c_band.selectbox("Spread over start states", list(BANDS), format_func=BANDS.get, key="me_band",
-                        index=list(BANDS).index("p10_90"))
-normalized = c_norm.toggle("Normalised error", value=False, key="me_norm",
+band = c_band.selectbox("Spread over start states", list(BANDS), format_func=BANDS.get, key="me_band")
+normalized = c_norm.toggle("Normalised error", key="me_norm",
                            help="error_normalized: each state dimension divided by its std in the replay "
                                 "buffer before the L2 norm (dimensionless); off: the raw L2 error.")
-log_y = c_log.toggle("Log scale", value=True, key="me_log")
-show_bands = c_bands.toggle("Bands", value=True, key="me_bands")
+log_y = c_log.toggle("Log scale", key="me_log")
+show_bands = c_bands.toggle("Bands", key="me_bands")
+urlstate.remember("me_band", "me_norm", "me_log", "me_bands")
 
 st.subheader("Error vs horizon")
 if not chosen:
@@ -89,3 +93,4 @@ st.caption("Mean over the start states of each split; grey: no fitted model or n
            "that snapshot." + (" Colour: log10 of the mean error." if log_y else ""))
 export_controls(fig2, study.heatmap_plot_data(heat).assign_attrs(training.run_attrs(tree)),
                 f"{run.stem}_model_error_heatmap", key="me_heat")
+page_export_controls(f"{run.stem}_model_error", key="me_page")

@@ -6,12 +6,13 @@ import math
 
 import streamlit as st
 
-from app import state
 from app.figures import q_accuracy as figures
 from app.library import run_names
 from app.studies import q_accuracy as study
 from app.studies import training
-from app.widgets.export import export_controls
+from app.widgets import runs as chooser
+from app.widgets import urlstate
+from app.widgets.export import export_controls, page_export_controls
 
 COLUMNS = 3
 
@@ -23,7 +24,7 @@ st.caption(
     "is an accurate critic."
 )
 
-runs = {r.key: r for r in state.all_runs() if r.kind == training.KIND}
+runs = chooser.library(training.KIND)
 if not runs:
     st.info("No training run found. Add one on the **Runs library** page (bundled, a folder, or "
             "an upload); `python -m engine train` writes them.")
@@ -32,8 +33,7 @@ with_data = {k: r for k, r in runs.items() if r.opened.tree is not None and stud
 if not with_data:
     st.info("None of the training runs has a critic snapshot yet. Come back later.")
     st.stop()
-keys = st.multiselect("Runs (one column each)", list(with_data), default=list(with_data)[:COLUMNS],
-                      format_func=lambda k: with_data[k].label, key="qa_runs")
+keys = chooser.choose_runs(with_data, key="qa_runs", label="Runs (one column each)", max_default=COLUMNS)
 if not keys:
     st.info("Choose at least one run.")
     st.stop()
@@ -41,14 +41,17 @@ names = run_names([with_data[k] for k in keys])
 trees = {k: with_data[k].opened.tree for k in keys}
 
 steps = sorted({int(s) for t in trees.values() for s in study.env_steps(t)})
+urlstate.bind("qa_exclude", True)
 c_step, c_cens = st.columns([4, 2], vertical_alignment="bottom")
 if len(steps) > 1:
-    step = c_step.select_slider("Training step (env steps)", steps, value=steps[-1], key="qa_step",
+    urlstate.bind("qa_step", steps[-1], options=steps)
+    step = c_step.select_slider("Training step (env steps)", steps, key="qa_step",
                                 help="Each run shows its last snapshot at or before this step.")
 else:
     step = steps[0]
     c_step.markdown(f"Training step: **{step}** (the only snapshot)")
-exclude = c_cens.toggle("Exclude censored samples", value=True, key="qa_exclude")
+exclude = c_cens.toggle("Exclude censored samples", key="qa_exclude")
+urlstate.remember("qa_exclude", *(["qa_step"] if len(steps) > 1 else []))
 st.caption(
     "Both axes are normalised the same way, per run and snapshot: subtract the mean and divide by "
     "the std of the true returns of the samples used, so the unity line stays y = x and runs with "
@@ -89,3 +92,4 @@ for row in range(math.ceil(len(keys) / COLUMNS)):
             )
             export_controls(fig, study.plot_data(samples, stats).assign_attrs(training.run_attrs(tree)),
                             f"{with_data[k].stem}_q_accuracy_step{a['env_step']}", key=f"qa_export_{k}")
+page_export_controls("q_accuracy", key="qa_page")

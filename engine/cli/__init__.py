@@ -1,4 +1,4 @@
-"""Command line: `python -m engine {validate,pack,study,train,datasets} ...`.
+"""Command line: `python -m engine {validate,pack,study,train,sweep,datasets} ...`.
 
 Each subcommand lives in its own module and registers itself with `add_parser`; heavy
 imports (torch) happen inside the command, so `--help` and `validate` stay fast.
@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from engine.cli import datasets_cmds, store_cmds, study_cmds, train_cmds
+from engine.cli import datasets_cmds, store_cmds, study_cmds, sweep_cmds, train_cmds
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     store_cmds.add_parsers(sub)
     study_cmds.add_parsers(sub)
     train_cmds.add_parsers(sub)
+    sweep_cmds.add_parsers(sub)
     datasets_cmds.add_parsers(sub)
     return parser
 

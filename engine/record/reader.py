@@ -2,13 +2,19 @@
 
 Everything is checked on metadata first (root attributes, then every group's dims, dtypes
 and declared shapes); only then are coordinates and, for variables where NaN is forbidden,
-values read. Data variables stay lazy: a page that plots one slice reads only the chunks it
-needs, and never anything past the committed prefix.
+values read (those of big variables when they are read, chunk by chunk). Data variables stay lazy: a page that plots one slice reads only the chunks it
+needs, and never anything past the committed prefix. Numeric variables larger than
+DASK_MIN_BYTES (the replay of a long run) are dask arrays whose chunks are whole multiples of
+the on-disk chunks along the append dim (`read_chunks`), so reductions over them stream chunk
+by chunk in bounded memory; smaller ones are plain lazy arrays (numpy on first use, which keeps
+`.item()` and friends working).
+Sources may be fsspec URLs (`memory://`, `s3://`...), opened read-only (`zarrio.open_root`).
 """
 
 from __future__ import annotations
 
 import os
+import uuid
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -28,17 +34,35 @@ Source = str | os.PathLike[str] | bytes | IO[bytes]
 _BLOCK_BYTES = 64 * 2**20
 """Most bytes the finiteness check holds at once."""
 
+DASK_MIN_BYTES = 8 * 2**20
+"""Numeric variables with more committed bytes than this are dask-backed."""
+
+DASK_CHUNK_BYTES = 32 * 2**20
+"""Target size of one dask chunk: as many on-disk chunks along the append dim as fit in it
+(on-disk chunks are small, ~0.1-1 MiB; one dask task per disk chunk would cost more in
+scheduling than in reading)."""
+
 
 class _PrefixArray(BackendArray):
     """Lazy view of the committed prefix of a zarr array (`shape` <= the stored shape)."""
 
-    def __init__(self, array: Any, shape: tuple[int, ...], dtype: np.dtype, where: str) -> None:
+    def __init__(self, array: Any, shape: tuple[int, ...], dtype: np.dtype, where: str,
+                 check_finite: bool = False) -> None:
         self.array = array
         self.shape = shape
         self.dtype = dtype
         self.where = where
+        self.check_finite = check_finite
+        """Refuse NaN/inf in whatever is read (the schema forbids them; checked as chunks are
+        read rather than at opening, for variables too big to read whole at opening)."""
 
-    def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        if not isinstance(key, indexing.ExplicitIndexer):  # dask asks with a plain tuple of slices
+            return self._getitem(key if isinstance(key, tuple) else (key,))
         return indexing.explicit_indexing_adapter(
             key, self.shape, indexing.IndexingSupport.BASIC, self._getitem
         )
@@ -55,6 +79,9 @@ class _PrefixArray(BackendArray):
                     data = data[(slice(None),) * axis + (p,)]
             else:
                 data = np.take(data, p, axis=axis)
+        if self.check_finite and not np.isfinite(data).all():
+            raise StoreError(f"{self.where} holds {int((~np.isfinite(data)).sum())} NaN or infinite value(s) "
+                             "in the part read, where the schema requires finite numbers.")
         return zarrio.plain_strings(data)
 
 
@@ -109,11 +136,13 @@ class RunSummary:
 
 
 def open_run(source: Source, *, limits: Limits = DEFAULT_LIMITS, check_values: bool = True) -> xr.DataTree:
-    """Open a run store (`.zarr` directory, `.zarr.zip` file, or zip bytes) as a DataTree.
+    """Open a run store (`.zarr` directory, `.zarr.zip` file, zip bytes, or an fsspec URL of
+    a store folder or zip, e.g. `s3://bucket/run.zarr`) read-only as a DataTree.
 
     Only committed records are visible. Raises `StoreError` with a plain message for any
     malformed, unsafe or unknown store. With `check_values`, variables where the schema
-    forbids NaN/inf are read and checked.
+    forbids NaN/inf are checked: read whole at opening up to DASK_MIN_BYTES, bigger ones (dask
+    arrays) as their chunks are read, each read of a bad chunk raising `StoreError`.
     """
     root = zarrio.open_root(source, limits)
     attrs = _check_root(dict(root.attrs))
@@ -177,13 +206,20 @@ def _read_group(plan: GroupPlan, check_values: bool) -> xr.Dataset:
     for name, (info, shape) in plan.arrays.items():
         where = f"{plan.name}/{name}"
         handle = zarrio.array_handle(plan.group, name)
+        forbid_nan = check_values and name in schema_vars and not schema_vars[name].allow_nan
+        forbid_nan = forbid_nan and info.dtype.kind in "fc"
         lazy = _PrefixArray(handle, shape, info.dtype, where)
         if name in plan.sizes and info.dims == (name,):  # coordinates are small: load them now
             data: Any = lazy._getitem((slice(None),))
-        else:
+        elif info.dtype.kind in "biuf" and np.prod(shape, dtype=np.float64) * info.dtype.itemsize > DASK_MIN_BYTES:
+            # big (the replay of a long run): checked chunk by chunk when read, so opening never
+            # reads it whole (the engine's writer refuses NaN there before anything is written)
+            lazy.check_finite = forbid_nan
+            forbid_nan = False
+            data = _dask_array(lazy, read_chunks(info, shape, plan.append_dim))
+        else:  # labels and scalars: small, read on first use
             data = indexing.LazilyIndexedArray(lazy)
-        forbid_nan = name in schema_vars and not schema_vars[name].allow_nan
-        if check_values and forbid_nan and info.dtype.kind in "fc":
+        if forbid_nan:
             _check_finite(where, lazy, shape)
         variables[name] = xr.Variable(info.dims, data, attrs=dict(info.attrs))
     coords = {k: v for k, v in variables.items() if k in plan.sizes and v.dims == (k,)}
@@ -195,6 +231,28 @@ def _read_group(plan: GroupPlan, check_values: bool) -> xr.Dataset:
         return xr.Dataset(data_vars, coords=coords, attrs=dict(plan.group.attrs))
     except ValueError as exc:
         raise StoreError(f"Group {plan.name!r} is inconsistent: {exc}") from None
+
+
+def read_chunks(info: zarrio.ArrayInfo, shape: tuple[int, ...], append_dim: str) -> tuple[int, ...]:
+    """Dask chunk shape for an array of committed `shape`: whole along every dim but the append
+    dim, and along it the largest multiple of the on-disk chunk (shard) within DASK_CHUNK_BYTES."""
+    dims = info.dims or ()
+    if append_dim not in dims:
+        return shape
+    axis = dims.index(append_dim)
+    disk = info.chunk_shape[axis] if len(info.chunk_shape) == len(shape) else shape[axis]
+    row_bytes = int(np.prod(shape, dtype=np.int64)) // max(shape[axis], 1) * info.dtype.itemsize
+    per_chunk = max(disk * row_bytes, 1)
+    rows = max(1, DASK_CHUNK_BYTES // per_chunk) * max(disk, 1)
+    return tuple(max(1, min(rows, n)) if i == axis else max(n, 1) for i, n in enumerate(shape))
+
+
+def _dask_array(lazy: _PrefixArray, chunks: tuple[int, ...]) -> Any:
+    import dask.array as da
+
+    # a fresh name per opening: two stores (or two openings of a growing one) never share chunks
+    return da.from_array(lazy, chunks=chunks, name=f"{lazy.where}-{uuid.uuid4().hex}", lock=False,
+                         asarray=False, meta=np.empty((0,) * len(chunks), dtype=lazy.dtype))
 
 
 def _check_finite(where: str, lazy: _PrefixArray, shape: tuple[int, ...]) -> None:

@@ -1,7 +1,8 @@
 """Zarr I/O of run stores, reading side: safe read-only opening and metadata listing.
 
-Directories, `.zarr.zip` files, zip bytes and zip file objects all open read-only; zips are
-checked member by member (`zipsafe`) before zarr sees them and are never extracted. The
+Directories, `.zarr.zip` files, zip bytes, zip file objects and fsspec URLs (`file://`,
+`memory://`, `s3://`, `gcs://`... of a store folder or a `.zarr.zip`) all open read-only; zips
+are checked member by member (`zipsafe`) before zarr sees them and are never extracted. The
 writing side (`RunWriter` in `engine.record.writer`, the lock and `pack` in
 `engine.record.files`) is re-exported here.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import threading
 import weakref
 import zipfile
@@ -19,7 +21,7 @@ from typing import IO, Any
 
 import numpy as np
 import zarr
-from zarr.storage import LocalStore, ZipStore
+from zarr.storage import FsspecStore, LocalStore, ZipStore
 
 from engine.record.errors import StoreError
 from engine.record.files import LOCK_NAME, pack, quiet_listing
@@ -49,16 +51,33 @@ def _looks_like_zip(path: Path) -> bool:
         return fh.read(4) in (b"PK\x03\x04", b"PK\x05\x06")
 
 
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def is_url(source: object) -> bool:
+    """Whether `source` is an fsspec URL (`PROTOCOL://...`) rather than a local path."""
+    return isinstance(source, str) and bool(_URL.match(source))
+
+
 def open_root(source: Source, limits: Limits = DEFAULT_LIMITS) -> zarr.Group:
-    """Open a store directory, a `.zarr.zip` file, or zip bytes/file object, read-only.
+    """Open a store directory, a `.zarr.zip` file, zip bytes/file object, or an fsspec URL of
+    either, read-only.
 
     Zips are checked before zarr sees them and are never extracted. The zip's file handle
     lives as long as the returned group (lazy reads need it).
     """
+    owned = False
     if isinstance(source, (bytes, bytearray, memoryview)):
         fileobj: IO[bytes] = io.BytesIO(bytes(source))
     elif hasattr(source, "read"):
         fileobj = source  # type: ignore[assignment]
+    elif is_url(source):
+        if str(source).startswith("file://"):  # a local path: the directory checks below apply
+            return open_root(_local_path(str(source)), limits)
+        opened = _open_url(str(source))
+        if isinstance(opened, zarr.Group):
+            return opened
+        fileobj, owned = opened, True
     else:
         p = Path(source)  # type: ignore[arg-type]
         if not p.exists():
@@ -72,7 +91,7 @@ def open_root(source: Source, limits: Limits = DEFAULT_LIMITS) -> zarr.Group:
             )
         # One handle for checking and reading: the file cannot be swapped in between.
         fileobj = open(p, "rb")  # noqa: SIM115 - owned by the returned group's store
-    owned = not isinstance(source, (bytes, bytearray, memoryview)) and not hasattr(source, "read")
+        owned = True
     try:
         check_zip_file(fileobj, limits)
         store = _ZipObjectStore(fileobj)
@@ -83,6 +102,33 @@ def open_root(source: Source, limits: Limits = DEFAULT_LIMITS) -> zarr.Group:
         if owned:
             fileobj.close()
         raise
+
+
+def _local_path(url: str) -> Path:
+    import fsspec.core
+
+    return Path(fsspec.core.strip_protocol(url))
+
+
+def _open_url(url: str) -> zarr.Group | IO[bytes]:
+    """The root group of a store folder at `url`, or an open file object of a zip at `url`
+    (checked and opened by the caller). Nothing is ever written through the store."""
+    import fsspec
+
+    try:
+        fs, path = fsspec.core.url_to_fs(url)
+    except (ImportError, ValueError) as exc:  # unknown protocol, its fsspec driver not installed
+        raise StoreError(f"Cannot open {url!r}: {exc}") from None
+    try:
+        if path.rstrip("/").lower().endswith(".zip") and fs.isfile(path):
+            return fs.open(path, "rb")
+        if not fs.isfile(f"{path.rstrip('/')}/zarr.json"):
+            what = "is not a Zarr store (no zarr.json)" if fs.exists(path) else "does not exist"
+            raise StoreError(f"{url!r} {what}; expected a store folder (NAME.zarr) or NAME.zarr.zip.")
+        store = FsspecStore.from_url(url.rstrip("/"), read_only=True)
+    except OSError as exc:  # permission, network
+        raise StoreError(f"Cannot read {url!r}: {exc}") from None
+    return _open_group(store)
 
 
 def _open_dir(p: Path) -> zarr.Group:
@@ -192,5 +238,5 @@ def array_handle(group: zarr.Group, name: str) -> zarr.Array:
 # The writing side lives in engine.record.writer and engine.record.files; re-exported here.
 __all__ = [
     "LOCK_NAME", "ArrayInfo", "RunWriter", "array_handle", "engine_version", "list_arrays",
-    "list_groups", "open_root", "pack", "plain_strings", "read_array",
+    "is_url", "list_groups", "open_root", "pack", "plain_strings", "read_array",
 ]

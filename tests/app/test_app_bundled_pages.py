@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from app_helpers import REPO, assert_clean, by_meta, chart_layout, chart_traces, floats, page, plain_tree
+from app_helpers import MAIN, REPO, assert_clean, by_meta, chart_layout, chart_traces, floats, page, plain_tree
+from streamlit.testing.v1 import AppTest
 
 DATASETS = REPO / "datasets"
 
@@ -17,6 +18,7 @@ DATASETS = REPO / "datasets"
     # critic group (mve_ddpg_halfcheetah and the Study 2 pair q_accuracy_ddpg, q_accuracy_mve_oracle)
     ("views/learning_curves.py", 1), ("views/model_error.py", 2), ("views/q_accuracy.py", 3),
     ("views/model_comparison.py", 2), ("views/generalization.py", 2), ("views/gradient_error.py", 2),
+    ("views/buffer.py", 2),
 ])
 def test_page_renders_on_the_bundled_stores(datasets: Path, view: str, charts: int) -> None:
     at = page(view)
@@ -76,3 +78,56 @@ def test_q_page_keeps_censored_samples_far_from_the_cut(datasets: Path) -> None:
     points = next(t for t in chart_traces(at, 0) if len(floats(t.get("x", [])).ravel()) == exact_enough.sum())
     np.testing.assert_allclose(np.sort(floats(points["x"])), np.sort((g - g.mean()) / g.std()), rtol=1e-5)
     np.testing.assert_allclose(np.sort(floats(points["y"])), np.sort((q - g.mean()) / g.std()), rtol=1e-5)
+
+
+# bundled training runs (mve_ddpg_halfcheetah and the Study 2 pair): the multi-run pages show
+# every selected one, so the Q accuracy page draws one chart per copy of each
+TRAINING = sorted(p.name for p in DATASETS.glob("*.zarr.zip") if plain_tree(p).attrs.get("kind") == "training")
+VIEWS = {"views/learning_curves.py": 1, "views/model_error.py": 2, "views/q_accuracy.py": 2 * len(TRAINING),
+         "views/model_comparison.py": 2, "views/generalization.py": 2, "views/gradient_error.py": 2, "views/buffer.py": 2}
+SINGLE = {"views/model_error.py": "me_run", "views/model_comparison.py": "mc_run",
+          "views/generalization.py": "gen_run", "views/gradient_error.py": "ge_run", "views/buffer.py": "buf_run"}
+
+
+@pytest.fixture
+def bundled_twice(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
+    """A bundled folder holding every bundled store twice (as itself and as `copy_NAME`): two
+    runs of every kind. Returns every run key, copies first."""
+    from app.library import DATASETS_ENV
+
+    folder = tmp_path / "twice"
+    folder.mkdir()
+    keys = []
+    for store in sorted(DATASETS.glob("*.zarr.zip")):
+        for name in (f"copy_{store.name}", store.name):
+            (folder / name).symlink_to(store)
+        keys += [f"bundled:copy_{store.name}", f"bundled:{store.name}"]
+    monkeypatch.setenv(DATASETS_ENV, str(folder))
+    return keys
+
+
+@pytest.mark.parametrize(("view", "charts"), list(VIEWS.items()))
+def test_page_renders_with_two_runs_of_its_kind_selected(bundled_twice: list[str], view: str, charts: int) -> None:
+    """Every bundled run selected through the URL (two of each kind): multi-run pages draw both,
+    single-run pages draw the first selected and can switch to the second."""
+    at = AppTest.from_file(str(MAIN), default_timeout=120)
+    at.query_params["run"] = bundled_twice
+    at.run()
+    assert_clean(at)
+    assert at.multiselect(key="lib_selection").value == bundled_twice
+    at.switch_page(view).run()
+    assert_clean(at)
+    assert not at.error
+    assert len(at.get("plotly_chart")) == charts
+    if view in SINGLE:
+        box = at.selectbox(key=SINGLE[view])
+        assert box.value.startswith("bundled:copy_")  # the first selected of its kind
+        box.set_value(box.value.replace("bundled:copy_", "bundled:")).run()
+        assert_clean(at)
+        assert len(at.get("plotly_chart")) == charts
+    else:
+        key = "lc_runs" if "learning" in view else "qa_runs"
+        assert len(at.multiselect(key=key).value) == 2 * len(TRAINING)
+    if view == "views/learning_curves.py":  # the two copies of each run: one config, two "seeds"
+        names = [t["name"] for t in chart_traces(at, 0) if t.get("showlegend", True) is not False]
+        assert len(names) == len(TRAINING) and all(n.endswith("(mean of 2 seeds: 0, 0)") for n in names), names

@@ -20,7 +20,7 @@ DDPG = "ddpg · InvertedPendulum-v5"
 
 
 def _key(folder: Path, name: str) -> str:
-    return f"bundled:{(folder / name).resolve()}"
+    return f"bundled:{name}"
 
 
 def _eval_mean(tree) -> pd.Series:  # noqa: ANN001

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import gc
 import io
+import re
+import stat
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
+import app_bad_zips as bad
 import numpy as np
 import pytest
 from app_helpers import app, assert_clean, chart_traces, plotly_array, trace
@@ -84,4 +89,89 @@ def test_forgetting_uploads(datasets: Path, small_zip_bytes: bytes) -> None:
     at.run()  # a further rerun must not re-add the file the uploader held
     assert_clean(at)
     assert (at.dataframe[0].value["source"] != "upload").all()
-    assert not at.success and not at.get("button")
+    assert not at.success and all(b.key != "forget_uploads" for b in at.button)
+
+
+# --- issue 6's malformed inputs: each names what is wrong, none raises ------------------------
+
+MALFORMED: dict[str, tuple[Callable[[Path], bytes], str]] = {
+    # case -> (builder of the upload's bytes, text the message must contain)
+    "truncated zip": (lambda _: bad.truncated(), "the zip is truncated or corrupt"),
+    "non-zarr zip": (lambda _: BAD_UPLOADS["non-zarr zip"], "has no zarr.json at its root"),
+    "zarr v2 store": (bad.zarr_v2, "Zarr v2 store"),
+    **{case: (lambda tmp, c=case: bad.broken_store(tmp, c), text)
+       for case, (_, text) in bad.STORE_EDITS.items()},
+    "absolute member": (lambda _: bad.with_member("/etc/passwd"), "unsafe member name '/etc/passwd'"),
+    "nested dot-dot member": (lambda _: bad.with_member("gradient_error/../../x"), "unsafe member name"),
+    "symlink member": (lambda _: bad.with_member("gradient_error/link", b"/etc/passwd",
+                                                  stat.S_IFLNK | 0o777), "'gradient_error/link' is a symbolic link"),
+    "duplicate names": (lambda _: bad.duplicate(), "the member 'zarr.json' twice"),
+    "zip bomb": (lambda _: bad.bomb(), "refusing a possible zip bomb"),
+    "encrypted zip": (lambda _: bad.encrypted(), "is encrypted"),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_malformed_upload_names_what_is_wrong(datasets: Path, tmp_path: Path, case: str) -> None:
+    build, text = MALFORMED[case]
+    data = build(tmp_path)
+    with pytest.raises(StoreError, match=re.escape(text)) as refused:
+        open_run(data)
+    at = _upload(app(), f"{case}.zip", data)
+    assert_clean(at)
+    assert len(at.error) == 1
+    assert str(refused.value) in at.error[0].value and text in at.error[0].value
+    assert (at.dataframe[0].value["source"] != "upload").all()
+
+
+def _peak_rss() -> int:
+    """Peak resident set size of this process since the last reset, in bytes (Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM in /proc/self/status")
+
+
+def _reset_peak_rss() -> int:
+    """Reset the peak to the current RSS (writing 5 to clear_refs, Linux >= 4.0); return it."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pytest.skip("cannot reset the peak RSS here (/proc/self/clear_refs)")
+    return _peak_rss()
+
+
+def test_zip_bomb_upload_keeps_memory_bounded(datasets: Path) -> None:
+    data = bad.bomb()  # ~3 MB that inflate to 3 GiB
+    at = app()
+    gc.collect()
+    base = _reset_peak_rss()
+    _upload(at, "bomb.zip", data)
+    grown = _peak_rss() - base
+    print(f"\nzip bomb ({len(data) / 2**20:.1f} MiB declaring {bad.BOMB_DECLARED / 2**30:.0f} GiB): "
+          f"peak RSS {grown / 2**20:.1f} MiB above the baseline of {base / 2**20:.0f} MiB")
+    assert_clean(at)
+    assert "zip bomb" in at.error[0].value
+    assert grown < 200 * 2**20
+    # the meter works: reading the first 300 MiB of the member, as an unguarded reader would,
+    # shows up in the peak
+    base = _reset_peak_rss()
+    with zipfile.ZipFile(io.BytesIO(data)).open(bad.BOMB_MEMBER) as member:
+        inflated = member.read(300 * 2**20)
+    assert len(inflated) == 300 * 2**20
+    assert _peak_rss() - base > 250 * 2**20
+
+
+def test_corrupt_chunk_found_by_a_page_shows_an_error(datasets: Path) -> None:
+    """Chunks are read lazily, so a corrupt one passes the upload and is met by the page that
+    reads it: the page stops with a message naming the array, not an exception."""
+    data = bad.corrupt_chunk()
+    at = _upload(app(), "corrupt.zarr.zip", data)
+    assert_clean(at)
+    assert any("corrupt.zarr.zip" in s.value for s in at.success)
+    at.switch_page("views/gradient_error.py").run()
+    run_box = at.selectbox(key="ge_run")
+    run_box.select(next(o for o in run_box.options if "(upload)" in o)).run()
+    assert_clean(at)
+    assert len(at.error) == 1
+    assert "gradient_error/bound_c1: its data could not be read" in at.error[0].value

@@ -1,0 +1,98 @@
+"""Sweeps on a real LocalCluster (127.0.0.1) running real short trainings."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+import yaml
+
+from engine.record import open_run
+from engine.sweep import ClusterOptions, client_for, load, parse, run_sweep
+
+STEPS = 300
+# tiny networks and budgets: a run is dominated by starting Python (torch, MuJoCo)
+SPEC = {
+    "out": "runs",
+    "config": {"env_id": "InvertedPendulum-v5", "steps": STEPS, "start_steps": 100, "record_model": False,
+               "eval_episodes": 1, "eval_max_steps": 20, "critic_samples": 8, "snapshot_interval": 300,
+               "commit_interval": 100, "log_interval": 20, "agent.hidden": 32, "agent.batch_size": 32},
+    "grid": {"seeds": [0, 1], "algos": ["sac", "ddpg"]},
+}
+
+
+def _committed(store: Path) -> int:
+    try:
+        return int(json.loads((store / "zarr.json").read_text())["attributes"]["committed"].get("replay", 0))
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def _kill_child_training(store: Path, timeout: float = 300) -> bool:
+    """SIGKILL the `engine train` process writing `store` once it has committed replay rows."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if _committed(store) > 0:
+            for proc in psutil.process_iter(["cmdline"]):
+                cmd = proc.info["cmdline"] or []
+                if "train" in cmd and str(store) in cmd:
+                    proc.send_signal(signal.SIGKILL)
+                    return True
+        time.sleep(0.05)
+    return False
+
+
+def test_grid_expands_to_deterministic_distinct_stores(tmp_path):
+    sweep = parse(SPEC, tmp_path)
+    assert len(sweep.runs) == 4 and len({r.store for r in sweep.runs}) == 4
+    assert [(r.config["seed"], r.config["algo"]) for r in sweep.runs] == [(0, "sac"), (0, "ddpg"), (1, "sac"), (1, "ddpg")]
+    assert all(r.config["agent"] == {"hidden": 32, "batch_size": 32} for r in sweep.runs)
+    assert [r.name for r in parse(SPEC, tmp_path).runs] == [r.name for r in sweep.runs]
+    other = parse({**SPEC, "config": {**SPEC["config"], "steps": STEPS + 1}}, tmp_path)
+    assert not {r.name for r in other.runs} & {r.name for r in sweep.runs}  # another config, another store
+    with pytest.raises(ValueError, match="nonsense"):
+        parse({**SPEC, "grid": {"nonsense": [1, 2]}}, tmp_path)
+    with pytest.raises(ValueError, match="non-empty lists"):
+        parse({**SPEC, "grid": {"seed": 3}}, tmp_path)
+    with pytest.raises(ValueError, match="same config"):
+        parse({**SPEC, "grid": {"seed": [1, 1]}}, tmp_path)
+
+
+def test_sweep_runs_reports_a_killed_run_and_resumes_it(tmp_path):
+    spec_file = tmp_path / "sweep.yaml"
+    spec_file.write_text(yaml.safe_dump(SPEC))
+    sweep = load(spec_file)
+    victim = Path(sweep.runs[-1].store)
+    killed: list[bool] = []
+    killer = threading.Thread(target=lambda: killed.append(_kill_child_training(victim)))
+    killer.start()
+    with client_for(ClusterOptions(workers=2)) as client:
+        assert all(a.startswith("tcp://127.0.0.1:") for a in client.scheduler_info()["workers"])
+        results = run_sweep(sweep, client)
+    killer.join()
+    assert killed == [True]
+    by_store = {r.store: r for r in results}
+    assert by_store[str(victim)].status == "failed" and "SIGKILL" in by_store[str(victim)].reason
+    assert [r.status for r in results[:3]] == ["done"] * 3
+    partial = open_run(victim)  # the kill left a store with everything committed so far
+    assert partial.attrs["status"] == "running" and 0 < partial["replay"].sizes["step"] < STEPS
+
+    res = subprocess.run([sys.executable, "-m", "engine", "sweep", str(spec_file), "--workers", "1"],
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout + res.stderr[-3000:]
+    assert "3 skipped" in res.stdout and "1 done" in res.stdout and "resume" in res.stdout
+    for run in sweep.runs:
+        tree = open_run(run.store)  # schema-valid, values checked
+        assert tree.attrs["status"] == "complete"
+        config = json.loads(tree.attrs["config"])
+        assert (config["seed"], config["algo"], config["agent"]["hidden"]) == (run.config["seed"], run.config["algo"], 32)
+        np.testing.assert_array_equal(tree["replay"]["step"].values, np.arange(STEPS))  # no gap, no repeat
+        assert tree["train"].sizes["update"] > 0
