@@ -31,7 +31,8 @@ def test_home_restores_selection_folder_and_filter(datasets: Path, tmp_path: Pat
     assert at.text_input(key="lib_filter").value == "halfcheetah"
     shown = at.dataframe[0].value
     assert sorted(shown["name"]) == ["generalization_halfcheetah.zarr.zip", "model_comparison.zarr.zip",
-                                     "mve_ddpg_halfcheetah.zarr.zip"]
+                                     "mve_ddpg_halfcheetah.zarr.zip", "q_accuracy_ddpg.zarr.zip",
+                                     "q_accuracy_mve_oracle.zarr.zip"]  # HalfCheetah runs, by env
     assert at.query_params["run"] == [MVE, mine] and at.query_params["folder"] == str(folder)
 
     at.multiselect(key="lib_selection").set_value([mine]).run()  # a change is written back
