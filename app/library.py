@@ -24,6 +24,8 @@ from engine.record.schema import GROUPS
 
 DATASETS_ENV = "MBRL_WORKBENCH_DATASETS"
 REPO_DATASETS = Path(__file__).resolve().parent.parent / "datasets"
+GALLERY = "gallery"
+"""Sub-folder of the bundled folder with the algorithm gallery (engine.bundles.GALLERY_FOLDER)."""
 
 
 def datasets_dir() -> Path:

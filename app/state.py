@@ -12,7 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app.library import Opened, RunEntry, datasets_dir, find_stores, open_store, store_mtime
+from app.library import GALLERY, Opened, RunEntry, datasets_dir, find_stores, open_store, store_mtime
 
 FOLDER_KEY = "runs_folder"
 UPLOADS_KEY = "uploaded_runs"
@@ -29,8 +29,9 @@ def _open_upload(digest: str, _data: bytes) -> Opened:  # noqa: ARG001 - digest 
     return open_store(_data)
 
 
-def folder_entries(folder: Path, origin: str) -> list[RunEntry]:
-    """Every store candidate in `folder`, opened (or with its error)."""
+def folder_entries(folder: Path, origin: str, sub: str = "") -> list[RunEntry]:
+    """Every store candidate in `folder`, opened (or with its error). `sub`: the sub-folder of
+    the bundled folder it is (part of the bundled key)."""
     entries: list[RunEntry] = []
     for path in find_stores(folder):
         resolved = path.resolve()
@@ -38,7 +39,7 @@ def folder_entries(folder: Path, origin: str) -> list[RunEntry]:
             opened = _open_path(str(resolved), store_mtime(resolved))
         except OSError as exc:
             opened = Opened(None, f"Could not read {path.name}: {exc}")
-        key = f"bundled:{path.name}" if origin == "bundled" else f"{origin}:{resolved}"
+        key = f"bundled:{sub}{path.name}" if origin == "bundled" else f"{origin}:{resolved}"
         entries.append(RunEntry(key, path.name, origin, opened, resolved))
     return entries
 
@@ -88,9 +89,10 @@ def upload_entries() -> list[RunEntry]:
 
 
 def all_runs() -> list[RunEntry]:
-    """Bundled stores, then the user's folder (unless it is the bundled one), then uploads."""
+    """Bundled stores (the headline stores, then the algorithm gallery), then the user's folder
+    (unless it is the bundled one), then uploads."""
     bundled = datasets_dir()
-    entries = folder_entries(bundled, "bundled")
+    entries = folder_entries(bundled, "bundled") + folder_entries(bundled / GALLERY, "bundled", f"{GALLERY}/")
     folder = user_folder()
     if folder is not None and folder.is_dir() and folder.resolve() != bundled.resolve():
         entries += folder_entries(folder, "folder")

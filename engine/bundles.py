@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 Command = tuple[str, ...]
 """Arguments of `python -m engine` (placeholders `{work}`, `{datasets}`)."""
@@ -38,6 +39,12 @@ class Recipe:
     """The same files for the quick variant."""
     needs: tuple[str, ...] = ()
     """Recipes whose packed stores the commands read (built first when missing)."""
+    folder: str = ""
+    """Sub-folder of `datasets/` the packed store goes in ("" = `datasets/` itself)."""
+
+    def packed(self, out: Path) -> Path:
+        """Where the packed store of this recipe lives under the datasets folder `out`."""
+        return out / self.folder / f"{self.name}.zarr.zip"
 
 
 _OPEN_LOOP_CONFIG = {"model_error_horizon": 30, "model_error_starts": 64, "eval_episodes": 5,
@@ -73,6 +80,32 @@ def _q_accuracy(name: str, algo: tuple[str, ...], quick_algo: tuple[str, ...], s
         quick=(("train", *quick_algo, *_Q_ACCURACY_QUICK_TRAIN, "--out", f"{{work}}/{name}.zarr"),),
         store=f"{name}.zarr",
         configs={"q_accuracy": _Q_ACCURACY_CONFIG}, quick_configs={"q_accuracy": _Q_ACCURACY_QUICK},
+    )
+
+
+# Algorithm gallery (issue 7): every preset, two seeds, one cheap task, so the compare pages and
+# seed aggregation have real runs to show. Short runs: they show how the presets start, not
+# where they end. The gallery lives in datasets/gallery/, listed after the headline stores.
+GALLERY_ALGOS = ("sac", "mbpo", "sac-svg", "maac", "ddpg", "mve-ddpg", "ib-ddpg", "naf", "naf-imagination")
+GALLERY_SEEDS = (0, 1)
+GALLERY_FOLDER = "gallery"
+_GALLERY_CONFIG = {"eval_episodes": 3, "model_error_starts": 32, "critic_samples": 256}
+_GALLERY_TRAIN = ("--env", "InvertedPendulum-v5", "--steps", "2000", "--start-steps", "500",
+                  "--snapshot-interval", "500", "--config", "{work}/gallery.json")
+
+
+def _gallery(algo: str, seed: int) -> Recipe:
+    """One gallery run: `algo` on InvertedPendulum-v5 with `seed`, 2000 env steps."""
+    name = f"gallery_{algo.replace('-', '_')}_s{seed}"
+    seed_args = ("--algo", algo, "--seed", str(seed))
+    return Recipe(
+        name=name, study="gallery: learning curves and every study page across presets and seeds",
+        shows=f"{algo} on InvertedPendulum-v5, seed {seed}, 2000 env steps (a short run of the preset)",
+        commands=(("train", *seed_args, *_GALLERY_TRAIN, "--out", f"{{work}}/{name}.zarr"),),
+        quick=(("train", *seed_args, "--env", "InvertedPendulum-v5", *_QUICK_TRAIN,
+                "--config", "{work}/gallery.json", "--out", f"{{work}}/{name}.zarr"),),
+        store=f"{name}.zarr", configs={"gallery": _GALLERY_CONFIG}, quick_configs={"gallery": _QUICK_CONFIG},
+        folder=GALLERY_FOLDER,
     )
 
 
@@ -135,6 +168,7 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
                 ("--algo", "mve-ddpg", "--dynamics", "oracle", "--horizon", "5"),
                 "MVE-DDPG with oracle dynamics at H = 30 (mini-batch 32) on fully observable "
                 "HalfCheetah-v5, 8000 steps: critic Q vs discounted Monte-Carlo return (MVE Fig. 5)"),
+    *(_gallery(algo, seed) for algo in GALLERY_ALGOS for seed in GALLERY_SEEDS),
 )}
 
 

@@ -46,7 +46,7 @@ def list_cmd(args: argparse.Namespace) -> int:
 
     built = _manifest(args.out)
     for name, recipe in RECIPES.items():
-        path = args.out / f"{name}.zarr.zip"
+        path = recipe.packed(args.out)
         state = "present" if path.is_file() else "missing"
         info = built.get(name, {})
         when = f", built {info['built']} in {info['wall_seconds']:.0f} s" if info else ""
@@ -68,7 +68,7 @@ def build_cmd(args: argparse.Namespace) -> int:
     work.mkdir(parents=True, exist_ok=True)
     try:
         for recipe in recipes:
-            if recipe.name not in named and (args.out / f"{recipe.name}.zarr.zip").is_file():
+            if recipe.name not in named and recipe.packed(args.out).is_file():
                 continue  # a dependency that is already there
             code = _build(recipe, args.out, work, quick=args.quick, resume=args.resume)
             if code:
@@ -100,7 +100,8 @@ def _build(recipe, out: Path, work: Path, *, quick: bool, resume: bool) -> int: 
         if code:
             print(f"error: {recipe.name}: the command above exited with {code}", file=sys.stderr)
             return code
-    target = pack(work / recipe.store, out / f"{recipe.name}.zarr.zip")
+    recipe.packed(out).parent.mkdir(parents=True, exist_ok=True)
+    target = pack(work / recipe.store, recipe.packed(out))
     wall = time.monotonic() - start
     manifest = _manifest(out)
     manifest[recipe.name] = {
@@ -108,6 +109,7 @@ def _build(recipe, out: Path, work: Path, *, quick: bool, resume: bool) -> int: 
         "commands": [" ".join(["python -m engine", *c]) for c in commands], "configs": configs,
         "engine_version": engine_version(), "wall_seconds": round(wall, 1),
         "built": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%MZ"), "bytes": target.stat().st_size,
+        "path": recipe.packed(out).relative_to(out).as_posix(),
     }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     print(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB) in {wall:.0f} s", flush=True)

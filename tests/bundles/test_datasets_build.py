@@ -50,16 +50,34 @@ def test_quick_build_end_to_end(tmp_path: Path) -> None:
 
 
 def test_every_bundled_store_is_in_the_manifest() -> None:
-    """Each store in datasets/ says how it was made (full budget, not --quick), and the
-    manifest lists nothing that is not there."""
+    """Each store in datasets/ (and its gallery sub-folder) says how it was made (full budget,
+    not --quick) and lies where its recipe puts it; the manifest lists nothing that is not there."""
     folder = REPO / "datasets"
     manifest = json.loads((folder / "manifest.json").read_text())
-    stores = {p.name.removesuffix(".zarr.zip") for p in folder.glob("*.zarr.zip")}
-    assert stores == set(manifest)
+    stores = {p.relative_to(folder).as_posix() for p in folder.glob("**/*.zarr.zip")}
+    assert stores == {RECIPES[name].packed(folder).relative_to(folder).as_posix() for name in manifest}
     for name, entry in manifest.items():
         assert entry["quick"] is False, name
         assert name in RECIPES, f"{name}: no recipe makes it"
-        assert open_run(folder / f"{name}.zarr.zip").attrs["status"] == "complete"
+        assert open_run(RECIPES[name].packed(folder)).attrs["status"] == "complete"
+
+
+def test_gallery_recipe_packs_into_its_folder_and_the_app_lists_it(tmp_path: Path) -> None:
+    """A gallery recipe (quick) lands in datasets/gallery/, its manifest entry says so, and the
+    app lists it after the headline stores under a `bundled:gallery/` key."""
+    from app.library import GALLERY, find_stores
+    from engine.bundles import GALLERY_FOLDER
+
+    assert GALLERY == GALLERY_FOLDER  # one folder name on both sides of the store
+    out = tmp_path / "datasets"
+    done = _engine("datasets", "build", "--quick", "--out", str(out), "gallery_naf_s1")
+    assert done.returncode == 0, done.stderr[-3000:]
+    entry = json.loads((out / "manifest.json").read_text())["gallery_naf_s1"]
+    assert entry["path"] == "gallery/gallery_naf_s1.zarr.zip"
+    tree = open_run(out / entry["path"])
+    config = json.loads(tree.attrs["config"])
+    assert (config["algo"], config["seed"], config["env_id"]) == ("naf", 1, "InvertedPendulum-v5")
+    assert find_stores(out) == [] and [p.name for p in find_stores(out / GALLERY)] == ["gallery_naf_s1.zarr.zip"]
 
 
 def test_quick_q_accuracy_pair_gives_the_page_its_numbers(tmp_path: Path) -> None:
