@@ -141,6 +141,16 @@ class NAF:
             action = self.scale.to_env(unit)
         return self.scale.clip(action.numpy())
 
+    def sample(self, obs: Tensor) -> tuple[Tensor, None]:
+        """Behaviour actions for imagination rollouts (NAF Alg. 2: mu(x) + N), (batch, act_dim) in
+        env units: mu plus independent Gaussian noise of `noise_sigma` in the unit box, clipped to
+        it. Independent per row even with OU exploration: imagined branches share no episode."""
+        with torch.no_grad():
+            unit = self.net.mu(obs)
+            eps = torch.randn(unit.shape, generator=self.generator)
+            unit = (unit + self.config.noise_sigma * eps).clamp(-1.0, 1.0)
+        return self.scale.to_env(unit), None
+
     def reset(self) -> None:
         """Call at the start of each episode: restarts the OU noise (no-op for Gaussian)."""
         self.noise.reset()

@@ -19,7 +19,7 @@ FLAGS = {
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Register `train`."""
-    from engine.train.config import PRESETS
+    from engine.train.config import MODELS, PRESETS
 
     p = sub.add_parser(
         "train",
@@ -34,8 +34,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--out", help="output store NAME.zarr (required unless --print-config)")
     p.add_argument("--horizon", type=int, help="model horizon H (critic targets of mve-*/maac, actor of sac-svg/maac)")
-    p.add_argument("--dynamics", choices=("learned", "oracle"), help="model for critic targets and mbpo rollouts (oracle: MVE presets and mbpo; actors need a differentiable model)")
-    p.add_argument("--model", choices=("mlp", "ensemble", "gru"), help="learned dynamics class")
+    p.add_argument("--dynamics", choices=("learned", "oracle"),
+                   help="model for critic targets and branched rollouts: learned (class --model) or the "
+                   "simulator (oracle: MVE presets, mbpo, ib-ddpg, naf-imagination; actors need a differentiable model)")
+    p.add_argument("--model", choices=MODELS, help="learned dynamics class (linear-tv: time-varying "
+                   "linear-Gaussian refitted on the newest episodes, NAF sec. 5.3; naf-imagination's default)")
     p.add_argument("--reward", choices=("known", "learned"),
                    help="imagined rewards/terminations: the env's functions or learned models")
     p.add_argument("--no-tdk", action="store_true", help="MVE without the TD-k trick (naive)")

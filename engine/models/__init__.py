@@ -2,7 +2,8 @@
 
 `make_dynamics(name, ...)` builds any dynamics behind the one interface of `dynamics_base`:
 "mlp" (deterministic deltas, MVE), "ensemble" (probabilistic, MBPO/PETS), "gru" (multi-step,
-SAC-SVG) and "oracle" (the true simulator, MVE appendix A).
+SAC-SVG), "linear-tv" (time-varying linear-Gaussian, refitted on the newest episodes: NAF
+sec. 5.3; its state's `hidden` is the time step) and "oracle" (the true simulator, MVE appendix A).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from engine.models.mlp import mlp
 if TYPE_CHECKING:
     from gymnasium import spaces
 
-DYNAMICS = ("mlp", "ensemble", "gru", "oracle")
+DYNAMICS = ("mlp", "ensemble", "gru", "linear-tv", "oracle")
 
 
 def _classes(name: str) -> tuple[Any, type]:
@@ -23,11 +24,13 @@ def _classes(name: str) -> tuple[Any, type]:
     from engine.models.deterministic import MLPDynamics, MLPDynamicsConfig
     from engine.models.ensemble import EnsembleConfig, GaussianEnsemble
     from engine.models.gru import GRUDynamics, GRUDynamicsConfig
+    from engine.models.linear_tv import LinearTVConfig, LinearTVDynamics
     from engine.models.oracle import OracleConfig, OracleDynamics
 
     classes: dict[str, tuple[Any, type]] = {
         "mlp": (MLPDynamics, MLPDynamicsConfig), "ensemble": (GaussianEnsemble, EnsembleConfig),
-        "gru": (GRUDynamics, GRUDynamicsConfig), "oracle": (OracleDynamics, OracleConfig),
+        "gru": (GRUDynamics, GRUDynamicsConfig), "linear-tv": (LinearTVDynamics, LinearTVConfig),
+        "oracle": (OracleDynamics, OracleConfig),
     }
     if name not in classes:
         raise ValueError(f"unknown dynamics {name!r}; choose one of {DYNAMICS}")

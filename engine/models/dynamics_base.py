@@ -46,6 +46,9 @@ class Transitions:
     """(n,) bool"""
     episode: np.ndarray
     """(n,) int episode index; consecutive rows of one episode are consecutive steps"""
+    step: np.ndarray | None = None
+    """(n,) int time step of each row within its episode (what time-varying models index by);
+    None: the row's position within its run of equal `episode` ids"""
 
 
 class Dynamics(Protocol):

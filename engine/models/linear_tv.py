@@ -11,7 +11,13 @@ centred on the Gaussian of all time steps pooled (their GMM prior with one clust
 every step, and so does any mixture of them: the fit recovers A, B exactly.
 
 The time index is the model state's `hidden`: (batch,) int64 steps since the episode start.
-`None` means t = 0 for every row; steps past the last fitted one use the last fitted model.
+`None` means t = 0 for every row; steps past the last fitted one use the last fitted model
+(callers that must not extrapolate in time stop at `horizon`, as branched rollouts do).
+Fitting reads each row's time step from `Transitions.step` when given (the replay's
+`model_data` gives it, because held-out blocks split episodes into segments); the newest
+`episodes` episodes are then the rows after the `episodes`-th last point where `step` fails to
+increase (an episode whose first rows are all held out and that follows a shorter one is
+counted with it).
 """
 
 from __future__ import annotations
@@ -53,6 +59,8 @@ class LinearTVDynamics:
     """F_t, f_t, N_t per time step; differentiable in obs and action (it is linear)."""
 
     differentiable = True
+    time_indexed = True
+    """`hidden` is the time step: start states need theirs (`initial_state(obs, t)`)."""
 
     def __init__(self, obs_dim: int, act_dim: int, config: LinearTVConfig | None = None) -> None:
         self.config = config or LinearTVConfig()
@@ -70,9 +78,13 @@ class LinearTVDynamics:
     def fit(self, data: Transitions) -> dict[str, float]:
         """Refit every step's model on the newest `episodes` episodes of `data`."""
         check_transitions(data)
-        episode = np.asarray(data.episode)
+        if data.step is None:
+            episode, t = np.asarray(data.episode), episode_positions(data.episode)
+        else:
+            t = np.asarray(data.step, np.int64)
+            episode = np.cumsum(np.r_[True, t[1:] <= t[:-1]])  # a new episode where t does not rise
         keep = np.isin(episode, _newest(episode, self.config.episodes))
-        t = episode_positions(episode)[keep]
+        t = t[keep]
         z = np.concatenate([np.asarray(data.obs, np.float64), np.asarray(data.action, np.float64),
                             np.asarray(data.next_obs, np.float64)], axis=1)[keep]  # (n, 2 obs + act)
         mu0, sigma0 = _moments(z)
@@ -111,10 +123,11 @@ class LinearTVDynamics:
     def rollout(self, state: ModelState, actions: Tensor) -> Tensor:
         return rollout_by_steps(self.step, state, actions)
 
-    def state_dict(self) -> dict[str, np.ndarray]:
-        return {"F": self.F, "f": self.f, "N": self.N}
+    def state_dict(self) -> dict[str, Tensor]:
+        """F, f, N as tensors (checkpoints load with `weights_only=True`)."""
+        return {"F": torch.as_tensor(self.F), "f": torch.as_tensor(self.f), "N": torch.as_tensor(self.N)}
 
-    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+    def load_state_dict(self, state: dict[str, Tensor | np.ndarray]) -> None:
         self.F, self.f, self.N = (np.asarray(state[k], np.float64) for k in ("F", "f", "N"))
 
 

@@ -12,6 +12,14 @@ SAC's batches mix `real_ratio` real transitions with model ones (all real while 
 empty). With a probabilistic ensemble each imagined step draws a random elite per sample and a
 Gaussian sample from it (`step_mode` "sample"), and the spread of the elites' means is kept as
 the rollout's ensemble disagreement.
+
+NAF's imagination rollouts (Gu et al. 2016, Alg. 2) are the same machinery with three options:
+branches start from the states of the newest `start_episodes` episodes (`starts` "latest", the
+batch B_old the local model was fitted on) instead of the whole replay; a time-indexed model
+(engine/models/linear_tv.py, `time_indexed`) gets each start's time step within its episode and
+a branch stops before stepping past the model's last fitted step (`horizon`); and after
+`stop_after_episodes` completed episodes no rollouts are made and batches are all real (NAF sec.
+5.2: imagination helps early and can hurt later), the model buffer left as it was.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ MBPO_SCHEDULES: dict[str, tuple[int, int, int, int]] = {
 }
 DEFAULT_SCHEDULE = (20, 100, 1, 1)  # MBPO's code default: k = 1 throughout
 DONE_THRESHOLD = 0.5  # a learned termination probability above this ends a branch
+STARTS = ("replay", "latest")
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,14 @@ class RolloutConfig:
     """Fraction of real transitions in each SAC batch (MBPO: 0.05)."""
     chunk: int = 10_000
     """Branches imagined at once (memory: the ensemble's activations are members x chunk x width)."""
+    starts: str = "replay"
+    """Where branches start: "replay" (uniform over the whole replay, MBPO) or "latest" (the
+    states of the newest `start_episodes` episodes, NAF Alg. 2's B_old)."""
+    start_episodes: int = 5
+    """Episodes the "latest" starts come from (NAF sec. 5.3: batches of n = 5 episodes)."""
+    stop_after_episodes: int | None = None
+    """No rollouts, and all-real batches, once this many episodes are complete (NAF sec. 6.3:
+    130 on the gripper); None: never stop."""
 
     def __post_init__(self) -> None:
         if self.schedule is not None:
@@ -69,6 +86,10 @@ class RolloutConfig:
             raise ValueError("rollout_batch_size, epoch_length, retain_epochs and chunk must be >= 1")
         if not 0.0 <= self.real_ratio <= 1.0:
             raise ValueError("real_ratio must be in [0, 1]")
+        if self.starts not in STARTS:
+            raise ValueError(f"starts must be one of {STARTS}, not {self.starts!r}")
+        if self.start_episodes < 1 or (self.stop_after_episodes is not None and self.stop_after_episodes < 0):
+            raise ValueError("start_episodes must be >= 1 and stop_after_episodes >= 0 (or None)")
 
     def for_env(self, env_id: str) -> RolloutConfig:
         """This config with `schedule` resolved (the env's MBPO value if it was None)."""
@@ -82,6 +103,10 @@ class RolloutConfig:
         epoch = env_step // self.epoch_length
         frac = 0.0 if epoch <= min_epoch else min((epoch - min_epoch) / (max_epoch - min_epoch), 1.0)
         return int(frac * (max_length - min_length) + min_length)
+
+    def active(self, replay: Replay) -> bool:
+        """Whether imagination is still on: fewer than `stop_after_episodes` complete episodes."""
+        return self.stop_after_episodes is None or completed_episodes(replay) < self.stop_after_episodes
 
     def capacity(self, length: int, fit_interval: int) -> int:
         """Model buffer size for rollout length k (MBPO's `_reallocate_model_pool`)."""
@@ -162,12 +187,15 @@ def mixed_batch(replay: Replay, buffer: ModelBuffer, batch_size: int, real_ratio
 
 
 class BranchedRollouts:
-    """Fills a model buffer with k-step branches from real states and mixes SAC's batches."""
+    """Fills a model buffer with k-step branches from real states and mixes the agent's batches."""
 
     def __init__(self, config: RolloutConfig, imagination: Imagination, obs_dim: int, act_dim: int,
                  fit_interval: int, spread: SpreadTracking | None = None) -> None:
         self.config, self.imagination, self.spread = config, imagination, spread
         self.fit_interval = fit_interval
+        dynamics = getattr(imagination, "dynamics", None)  # a ModelImagination's model
+        self.timed = dynamics if getattr(dynamics, "time_indexed", False) else None
+        self.is_active = True  # imagination on (False once `stop_after_episodes` are complete)
         self.buffer = ModelBuffer(obs_dim, act_dim)
         self.length = 0  # k of the latest rollout (0: none yet)
         self.mean_length = math.nan  # imagined steps per branch in the latest rollout
@@ -176,25 +204,43 @@ class BranchedRollouts:
     def rollout(self, replay: Replay, agent: Any, env_step: int, rng: np.random.Generator) -> None:
         """MBPO Alg. 2 lines 6-8 for a whole fit interval at once (as MBPO's code does)."""
         c = self.config
+        self.is_active = c.active(replay)
+        if not self.is_active:  # switched off: the buffer stays as it is, unused
+            return
         self.length = c.length(env_step)
         self.buffer.resize(c.capacity(self.length, self.fit_interval))
-        starts = rng.integers(0, replay.size, c.rollout_batch_size)
+        starts = self._starts(replay, rng)
         with_sim = replay.sim_state.shape[1] > 0
         steps = 0
         for i in range(0, len(starts), c.chunk):
             idx = starts[i:i + c.chunk]
-            state = ModelState(torch.as_tensor(replay.obs[idx]), replay.sim_state[idx] if with_sim else None)
+            time = None if self.timed is None else torch.as_tensor(time_in_episode(replay, idx))
+            state = ModelState(torch.as_tensor(replay.obs[idx]), replay.sim_state[idx] if with_sim else None, time)
             steps += self._branch(state, agent, self.length)
         self.mean_length = steps / len(starts)
         if self.spread is not None:  # mean over every imagined sample-step of this rollout
             spread = self.spread.take()
             self.disagreement = float(torch.cat(spread).mean()) if spread else math.nan
 
+    def _starts(self, replay: Replay, rng: np.random.Generator) -> np.ndarray:
+        """(rollout_batch_size,) replay rows to branch from, uniform over the replay or over the
+        newest `start_episodes` episodes (episode ids never decrease along the replay)."""
+        c = self.config
+        first = 0
+        if c.starts == "latest":
+            episode = replay.episode[:replay.size]
+            first = int(np.searchsorted(episode, episode[-1] - c.start_episodes + 1))
+        return rng.integers(first, replay.size, c.rollout_batch_size)
+
     @torch.no_grad()
     def _branch(self, state: ModelState, agent: Any, k: int) -> int:
         """Roll `state` (batch of branches) up to k steps; returns the sample-steps added."""
         added = 0
         for _ in range(k):
+            if self.timed is not None:  # a time-varying model has nothing past its last fitted step
+                state = _select(state, state.hidden < self.timed.horizon)
+                if len(state.obs) == 0:
+                    break
             action = agent.sample(state.obs)[0]  # the current stochastic policy, env units
             nxt, reward, done = self.imagination.step(state, action)
             ended = done > DONE_THRESHOLD  # (batch,)
@@ -204,21 +250,24 @@ class BranchedRollouts:
             alive = ~ended
             if not alive.any():
                 break
-            keep = alive.numpy()
-            state = ModelState(nxt.obs[alive].float(), None if nxt.sim is None else nxt.sim[keep],
-                               None if nxt.hidden is None else nxt.hidden[alive])
+            state = _select(nxt, alive)
         return added
 
+    def _real_ratio(self) -> float:
+        return self.config.real_ratio if self.is_active else 1.0
+
     def batch(self, replay: Replay, batch_size: int, rng: np.random.Generator) -> Batch:
-        """SAC's training batch: the real/model mix."""
-        return mixed_batch(replay, self.buffer, batch_size, self.config.real_ratio, rng)
+        """The agent's training batch: the real/model mix (all real once imagination is off)."""
+        self.is_active = self.config.active(replay)
+        return mixed_batch(replay, self.buffer, batch_size, self._real_ratio(), rng)
 
     def metrics(self, batch_size: int) -> dict[str, float]:
-        """Per-update train metrics: buffer size, rollout length, disagreement, model share."""
-        n_model = batch_size - int(batch_size * self.config.real_ratio) if self.buffer.size else 0
+        """Per-update train metrics: buffer size, rollout length, disagreement, model share,
+        whether imagination is on."""
+        n_model = batch_size - int(batch_size * self._real_ratio()) if self.buffer.size else 0
         return {"model_buffer_size": float(self.buffer.size), "rollout_length": float(self.length),
                 "rollout_mean_length": self.mean_length, "ensemble_disagreement": self.disagreement,
-                "model_batch_fraction": n_model / batch_size}
+                "model_batch_fraction": n_model / batch_size, "imagination_active": float(self.is_active)}
 
     def state_dict(self) -> dict[str, Any]:
         """The buffer and the latest rollout's metrics (for checkpoints)."""
@@ -230,3 +279,24 @@ class BranchedRollouts:
         self.buffer.load_state_dict(state["buffer"])
         self.length = int(state["length"])
         self.mean_length, self.disagreement = float(state["mean_length"]), float(state["disagreement"])
+
+
+def completed_episodes(replay: Replay) -> int:
+    """Episodes that have ended in the replay (ids count up from 0 along it)."""
+    if replay.size == 0:
+        return 0
+    last = replay.size - 1
+    return int(replay.episode[last]) + int(replay.terminated[last] or replay.truncated[last])
+
+
+def time_in_episode(replay: Replay, rows: np.ndarray) -> np.ndarray:
+    """(len(rows),) int64 time step of each replay row within its episode."""
+    episode = replay.episode[:replay.size]
+    return (rows - np.searchsorted(episode, episode[rows])).astype(np.int64)
+
+
+def _select(state: ModelState, keep: torch.Tensor) -> ModelState:
+    """The rows `keep` (batch,) bool of a model state (observations as float32)."""
+    mask = keep.numpy()
+    return ModelState(state.obs[keep].float(), None if state.sim is None else state.sim[mask],
+                      None if state.hidden is None else state.hidden[keep])

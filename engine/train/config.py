@@ -37,15 +37,20 @@ class Preset:
     """Preset defaults of the loop fields in LOOP_DEFAULTS (the run's own values override them)."""
     rollout_defaults: Mapping[str, Any] = field(default_factory=dict)
     """Preset defaults of the branched-rollout config (the run's `rollout` overrides them)."""
+    env_agent_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Per env id, agent config defaults over `agent_defaults` (e.g. MBPO's target entropies)."""
 
     def __post_init__(self) -> None:
         if self.actor_model and self.agent != "sac":
             raise ValueError("a model-based actor is implemented for SAC only")
-        if self.branched and self.agent not in ("sac", "ddpg"):
-            raise ValueError("branched rollouts need an agent with a behaviour `sample` (sac, ddpg)")
+        if self.branched and self.agent not in BEHAVIOUR_AGENTS:
+            raise ValueError(f"branched rollouts need an agent with a behaviour `sample` {BEHAVIOUR_AGENTS}")
         if set(self.loop_defaults) - set(LOOP_DEFAULTS):
             raise ValueError(f"loop_defaults may set {sorted(LOOP_DEFAULTS)} only")
 
+
+#: agents with a batched behaviour `sample(obs)` for imagined branches
+BEHAVIOUR_AGENTS = ("sac", "ddpg", "naf")
 
 #: TrainConfig fields whose None means "the preset's default", and their defaults otherwise
 LOOP_DEFAULTS = {"start_steps": 10_000, "model_start_steps": 5_000, "model_fit_interval": 5_000,
@@ -65,12 +70,27 @@ MBPO_SAC = {"hidden": 256, "actor_lr": 3e-4, "critic_lr": 3e-4, "alpha_lr": 3e-4
 #: first (MBPO's n_initial_exploration_steps); G = 5 updates per env step is our 2-core choice
 #: (MBPO appendix C: G = 20, 40 on HalfCheetah; its InvertedPendulum config: 10)
 MBPO_LOOP = {"start_steps": 5_000, "model_start_steps": 5_000, "model_fit_interval": 250, "updates_per_step": 5}
+#: MBPO's per-task SAC target entropies (MBPO's code, examples/config/<task>/0.py); other envs
+#: keep SAC's -act_dim
+MBPO_TARGET_ENTROPY = {"InvertedPendulum-v5": -0.05, "Hopper-v5": -1.0, "Walker2d-v5": -3.0,
+                       "HalfCheetah-v5": -3.0, "Ant-v5": -4.0, "Humanoid-v5": -2.0}
 
 #: IB: imaginary-to-real 4 (MVE footnote 1: "as used for 2 of 3 environments in Kalweit &
 #: Boedecker"), so a fifth of each batch is real; imagined branches of MVE's H = 10 steps from
 #: real states with DDPG's behaviour policy, 20k branches per model fit (a buffer of 40k rows
 #: at the default fit interval of 5000 steps)
 IB_ROLLOUT = {"real_ratio": 0.2, "schedule": (0, 1, 10, 10), "rollout_batch_size": 20_000}
+
+#: NAF Alg. 2 (imagination rollouts): l = 10 steps (NAF sec. 6.3: 10 on the reacher, 5 on the
+#: gripper) from the states of the newest n = 5 episodes (B_old, sec. 5.3), one branch per env
+#: step (m branches every m steps) generated at each model fit; l imagined minibatches per real
+#: one, as a mix inside each batch: real_ratio = 1 / (l + 1); rollouts off after 130 episodes
+#: (sec. 6.3, gripper); the fictional buffer keeps the last 10 fits' branches
+NAF_IMAGINATION_ROLLOUT = {"schedule": (0, 1, 10, 10), "rollout_batch_size": 1_000, "epoch_length": 1_000,
+                           "retain_epochs": 10, "real_ratio": 1 / 11, "starts": "latest", "start_episodes": 5,
+                           "stop_after_episodes": 130}
+#: imagination pays early: 1k random steps, then the model refitted (and rollouts redone) every 1k
+NAF_IMAGINATION_LOOP = {"start_steps": 1_000, "model_start_steps": 1_000, "model_fit_interval": 1_000}
 
 PRESETS: dict[str, Preset] = {
     "ddpg": Preset("ddpg"),
@@ -83,11 +103,20 @@ PRESETS: dict[str, Preset] = {
     # MAAC (Clavera et al. 2020, Alg. 1): actor through the ensemble, critic with MVE targets
     "maac": Preset("sac", critic_model=True, actor_model=True, model="ensemble", horizon=3),
     # MBPO (Janner et al. 2019, Alg. 2, appendix C): SAC on a real/model mix of branched rollouts
-    "mbpo": Preset("sac", model="ensemble", branched=True, agent_defaults=MBPO_SAC, loop_defaults=MBPO_LOOP),
+    "mbpo": Preset("sac", model="ensemble", branched=True, agent_defaults=MBPO_SAC, loop_defaults=MBPO_LOOP,
+                   env_agent_defaults={env: {"target_entropy": h} for env, h in MBPO_TARGET_ENTROPY.items()}),
     # Imagination buffer (MVE sec. 4.1's IB baseline, MA-DDPG of Kalweit & Boedecker 2017): DDPG on
     # a mix of real and imagined transitions at an imaginary-to-real ratio of 4
     "ib-ddpg": Preset("ddpg", branched=True, rollout_defaults=IB_ROLLOUT),
+    # NAF with imagination rollouts (Gu et al. 2016, Alg. 2, sec. 5.2-5.3): NAF on a real/imagined
+    # mix of short on-policy branches from the newest episodes, through iteratively refitted
+    # time-varying linear models (or the MLP, or the oracle), switched off after N episodes
+    "naf-imagination": Preset("naf", branched=True, model="linear-tv", loop_defaults=NAF_IMAGINATION_LOOP,
+                              rollout_defaults=NAF_IMAGINATION_ROLLOUT),
 }
+
+#: learned dynamics classes a run may choose (engine.models.make_dynamics names)
+MODELS = ("mlp", "ensemble", "gru", "linear-tv")
 
 
 @dataclass(frozen=True)
@@ -95,7 +124,8 @@ class TrainConfig:
     """Everything that determines a training run (saved in the store as JSON)."""
 
     algo: str = "sac"
-    """Preset: ddpg, mve-ddpg, sac, mve-sac, naf, sac-svg, maac, mbpo, ib-ddpg (see PRESETS)."""
+    """Preset: ddpg, mve-ddpg, sac, mve-sac, naf, sac-svg, maac, mbpo, ib-ddpg, naf-imagination
+    (see PRESETS)."""
     env_id: str = "HalfCheetah-v5"
     """gymnasium environment id (Box observation and action spaces)."""
     steps: int = 100_000
@@ -115,8 +145,10 @@ class TrainConfig:
     """"learned" (fit a model, class `model`) or "oracle" (restore and step the true simulator:
     MVE critic targets and MBPO rollouts)."""
     model: str | None = None
-    """Learned dynamics class: mlp, ensemble or gru (also used for Study 1 on every preset);
-    None is the preset's default (gru for sac-svg, ensemble for maac and mbpo, mlp otherwise)."""
+    """Learned dynamics class: mlp, ensemble, gru or linear-tv (time-varying linear-Gaussian, NAF
+    sec. 5.3; not for presets that expand targets or the actor from replay states, which carry no
+    time step); also used for Study 1 on every preset. None is the preset's default (gru for
+    sac-svg, ensemble for maac and mbpo, linear-tv for naf-imagination, mlp otherwise)."""
     reward: str = "known"
     """Rewards and terminations of imagined steps with a learned model: "known" (the env's own
     functions, engine/models/known.py) or "learned" (SVG eqs. 12-13 models fitted with the
@@ -165,7 +197,8 @@ class TrainConfig:
     model_config: dict[str, Any] = field(default_factory=dict)
     """Overrides of the dynamics model's config fields."""
     rollout: dict[str, Any] = field(default_factory=dict)
-    """Overrides of the branched-rollout config fields (mbpo, ib-ddpg; engine/train/branched.py)."""
+    """Overrides of the branched-rollout config fields (mbpo, ib-ddpg, naf-imagination;
+    engine/train/branched.py)."""
 
     def __post_init__(self) -> None:
         if self.algo not in PRESETS:
@@ -181,13 +214,17 @@ class TrainConfig:
         if self.updates_per_step < 0 or self.model_fit_interval < 1:
             raise ValueError("updates_per_step must be >= 0 and model_fit_interval >= 1")
         if self.rollout and not preset.branched:
-            raise ValueError(f"rollout settings apply to branched-rollout presets (mbpo, ib-ddpg), not {self.algo!r}")
+            raise ValueError("rollout settings apply to branched-rollout presets "
+                             f"{sorted(k for k, p in PRESETS.items() if p.branched)}, not {self.algo!r}")
         if self.dynamics not in ("learned", "oracle"):
             raise ValueError("dynamics must be 'learned' or 'oracle'")
         if self.reward not in ("known", "learned"):
             raise ValueError("reward must be 'known' or 'learned'")
-        if self.model not in ("mlp", "ensemble", "gru"):
-            raise ValueError("model must be mlp, ensemble or gru")
+        if self.model not in MODELS:
+            raise ValueError(f"model must be one of {MODELS}")
+        if self.model == "linear-tv" and (self.uses_model or self.actor_uses_model):
+            raise ValueError(f"algo {self.algo!r} expands from replay states, which carry no time step: the "
+                             "time-varying linear model (linear-tv) is for branched rollouts and Study 1")
         if self.steps < 1 or self.snapshot_interval < 1 or self.commit_interval < 1:
             raise ValueError("steps, snapshot_interval and commit_interval must be positive")
         if self.record_model_updates is not None and self.record_model_updates < 1:
@@ -215,8 +252,13 @@ class TrainConfig:
 
     @property
     def branched(self) -> bool:
-        """Whether SAC trains on branched model rollouts (mbpo)."""
+        """Whether the agent trains on branched model rollouts (mbpo, ib-ddpg, naf-imagination)."""
         return PRESETS[self.algo].branched
+
+    @property
+    def agent_uses_model(self) -> bool:
+        """Whether the agent's training uses the model (else it is fitted for Study 1 only)."""
+        return self.uses_model or self.actor_uses_model or self.branched
 
     def rollout_config(self):  # noqa: ANN201 - engine.train.branched.RolloutConfig (imported lazily)
         """The branched-rollout config: `rollout` over the defaults, schedule resolved for the env."""
@@ -225,8 +267,10 @@ class TrainConfig:
         return RolloutConfig(**{**PRESETS[self.algo].rollout_defaults, **self.rollout}).for_env(self.env_id)
 
     def agent_overrides(self) -> dict[str, Any]:
-        """Agent config fields that differ from the agent's defaults: the preset's, then `agent`."""
-        return {**PRESETS[self.algo].agent_defaults, **self.agent}
+        """Agent config fields that differ from the agent's defaults: the preset's, its per-env
+        ones, then `agent`."""
+        preset = PRESETS[self.algo]
+        return {**preset.agent_defaults, **preset.env_agent_defaults.get(self.env_id, {}), **self.agent}
 
     def full(self) -> dict[str, Any]:
         """The config with the agent's and the model's configs expanded to every field (what the

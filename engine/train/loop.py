@@ -277,8 +277,8 @@ def _agent_config(cfg: TrainConfig):  # noqa: ANN202 - the preset's own config c
 
 
 def _model_config(name: str, cfg: TrainConfig):  # noqa: ANN202
-    record_only = not (cfg.uses_model or cfg.actor_uses_model)
-    capped = record_only and cfg.record_model_updates is not None and name != "oracle"
+    record_only = not cfg.agent_uses_model  # branched rollouts use it too: never cap those
+    capped = record_only and cfg.record_model_updates is not None and name not in ("oracle", "linear-tv")
     if (not cfg.model_config and not capped) or name == "oracle":
         return None
     from engine.models import model_config_class

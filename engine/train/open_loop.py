@@ -17,6 +17,7 @@ import torch
 from engine.models.dynamics_base import Dynamics, ModelState
 from engine.models.ensemble import GaussianEnsemble, SpreadTracking
 from engine.train.replay import Replay
+from engine.train.branched import time_in_episode
 
 
 def window_starts(episode: np.ndarray, terminated: np.ndarray, horizon: int, rows: np.ndarray | None = None,
@@ -80,7 +81,9 @@ def open_loop(model: Dynamics, replay: Replay, starts: np.ndarray, horizon: int,
     t = starts[ok]
     window = t[:, None] + np.arange(horizon)[None, :]  # (start, horizon) replay rows
     sim = replay.sim_state[t] if replay.sim_state.shape[1] else None
-    state = ModelState(torch.as_tensor(replay.obs[t]), sim)
+    # a time-varying model (linear-tv) starts at each start's time step within its episode
+    time = torch.as_tensor(time_in_episode(replay, t)) if getattr(model, "time_indexed", False) else None
+    state = ModelState(torch.as_tensor(replay.obs[t]), sim, time)
     tracker = SpreadTracking(model) if isinstance(model, GaussianEnsemble) and len(model.elites) > 1 else None
     with torch.no_grad():
         pred = (tracker or model).rollout(state, torch.as_tensor(replay.action[window])).numpy()  # (start, H, obs)

@@ -16,6 +16,7 @@ import torch
 
 from engine.agents.base import Batch
 from engine.models.dynamics_base import Transitions
+from engine.models.training import episode_positions
 
 
 @dataclass
@@ -81,7 +82,8 @@ class Replay:
         """Transitions the dynamics model may fit (holdout excluded).
 
         `episode` is returned as a segment id that also changes across removed holdout blocks,
-        so multi-step models never treat the rows around a gap as consecutive.
+        so multi-step models never treat the rows around a gap as consecutive; `step` is each
+        row's time step within its real episode (time-varying models index by it).
         """
         f = self.fields()
         keep = ~f["holdout"]
@@ -91,4 +93,5 @@ class Replay:
         return Transitions(
             obs=f["obs"][keep], action=f["action"][keep], reward=f["reward"][keep],
             next_obs=f["next_obs"][keep], terminated=f["terminated"][keep], episode=segment[keep],
+            step=episode_positions(f["episode"])[keep],
         )

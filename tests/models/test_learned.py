@@ -133,7 +133,7 @@ def test_factory_builds_each_dynamics_and_keeps_mlp_importable() -> None:
     obs, act = spaces.Box(-1, 1, shape=(11,)), spaces.Box(-1, 1, shape=(3,))
     kinds = {name: type(make_dynamics(name, obs, act, "Hopper-v5")).__name__ for name in DYNAMICS}
     assert kinds == {"mlp": "MLPDynamics", "ensemble": "GaussianEnsemble", "gru": "GRUDynamics",
-                     "oracle": "OracleDynamics"}
+                     "linear-tv": "LinearTVDynamics", "oracle": "OracleDynamics"}
     with pytest.raises(ValueError, match="unknown dynamics"):
         make_dynamics("linear", obs, act, "Hopper-v5")
     assert model_config_class("gru") is GRUDynamicsConfig

@@ -133,3 +133,25 @@ def test_step_before_fit_is_an_error() -> None:
     model = LinearTVDynamics(2, 1)
     with pytest.raises(RuntimeError, match="before fit"):
         model.step(model.initial_state(torch.zeros(1, 2)), torch.zeros(1, 1))
+
+
+def test_fit_indexes_by_the_given_step_across_removed_rows() -> None:
+    # the replay's model_data drops held-out blocks and renumbers what is left as segments: the
+    # time index must come from `step`, not from positions within the segments
+    data, FB, c = _time_varying_data(n_episodes=8, T=6, noise=0.0, seed=8)
+    t = np.tile(np.arange(6), 8)
+    keep = ~np.isin(np.arange(len(t)) // 2, [1, 9, 12, 19])  # holes: ep 0 t 2-3, 3 and 4 t 0-1, 6 t 2-3
+    rows = np.flatnonzero(keep)
+    # as Replay.model_data: a new segment id at every episode change and after every hole
+    segment = np.cumsum(np.r_[True, (np.diff(rows) > 1) | (np.diff(data.episode[rows]) != 0)])
+    gappy = Transitions(*(getattr(data, k)[keep] for k in ("obs", "action", "reward", "next_obs", "terminated")),
+                        episode=segment, step=t[keep])
+    model = LinearTVDynamics(3, 2, LinearTVConfig(episodes=8, prior_strength=0.0, ridge=0.0))
+    model.fit(gappy)
+    np.testing.assert_allclose(model.F, FB, atol=1e-6)
+    np.testing.assert_allclose(model.f, c, atol=1e-6)
+    # the newest `episodes` episodes are counted where the step fails to rise, not by segment
+    newest = LinearTVDynamics(3, 2, LinearTVConfig(episodes=3))
+    metrics = newest.fit(gappy)
+    assert metrics["n_train"] == keep[-18:].sum() == 16  # episodes 5-7's kept rows (the newest 3
+    # segments, 6a, 6b and 7, have 10)

@@ -39,7 +39,7 @@ def test_preset_composition() -> None:
     assert rollout.real_ratio == 0.2 and rollout.schedule == (0, 1, 10, 10)  # imaginary:real = 4:1, H = 10
     assert TrainConfig(algo="ib-ddpg", rollout={"real_ratio": 0.5}).rollout_config().real_ratio == 0.5
     with pytest.raises(ValueError, match="behaviour"):
-        Preset("naf", branched=True)
+        Preset("td3", branched=True)  # no such agent, so no behaviour sample
     assert PRESETS["ib-ddpg"].agent == "ddpg"
 
 

@@ -1,0 +1,133 @@
+"""Sample efficiency: evaluation returns at equal environment steps (issue 4; not in CI).
+
+Trains sac, mbpo, sac-svg and maac with their preset defaults on InvertedPendulum-v5 and
+Hopper-v5, several seeds each, through the engine's own `train()` (real runs writing real
+stores), and prints, per env and algorithm, the mean ± std over seeds of the mean return of the
+deterministic policy's evaluation episodes at the budget's checkpoints (every snapshot).
+
+Every algorithm gets the same env-step budget, the same 1,000 uniformly random steps first, its
+first model fit there, and the same SAC networks: MBPO's (2x256, batch 256; the sac, sac-svg
+and maac presets default to SVG's 2x512, batch 512, which would cost ~4x per update here).
+Everything else is the preset's (docs/training.md), except MBPO's branches per fit, cut from
+100k to `--mbpo-branches` (10k: M = 40 per env step instead of 400) for the 2-core budget. The
+Study-1 model of `sac` is switched off (it only records).
+
+Usage:
+  python bench/sample_efficiency.py                 # the budget below, 3 seeds (see docs)
+  python bench/sample_efficiency.py --quick         # tiny: 2 seeds x 300 steps, for the plumbing
+  python bench/sample_efficiency.py --envs InvertedPendulum-v5 --steps 5000
+Results (every run's returns) are also written as JSON next to the stores in --out, after each
+run; `--table-from results.json` prints the table of a finished or cut-short bench.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+# the engine of the checkout this file is in (python puts bench/, not the cwd, on sys.path)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engine import open_run  # noqa: E402
+from engine.train.config import TrainConfig  # noqa: E402
+from engine.train.run import train  # noqa: E402
+
+ALGOS = ("sac", "mbpo", "sac-svg", "maac")
+ENVS = ("InvertedPendulum-v5", "Hopper-v5")
+#: env steps per run (see docs/sample-efficiency.md for what this costs here)
+BUDGET = {"InvertedPendulum-v5": 3_000, "Hopper-v5": 2_000}
+
+
+def run_config(algo: str, env: str, seed: int, steps: int, checkpoints: int, quick: bool, branches: int
+               ) -> TrainConfig:
+    """One run's config: the preset, a shared warm-up and checkpoint grid, light recording."""
+    warmup = 100 if quick else 1_000
+    extra: dict = {"agent": {"hidden": 256, "batch_size": 256}}  # mbpo's own already
+    if algo == "mbpo":
+        extra["rollout"] = {"rollout_batch_size": branches}
+    return TrainConfig(
+        algo=algo, env_id=env, steps=steps, seed=seed, start_steps=warmup, model_start_steps=warmup,
+        snapshot_interval=max(steps // checkpoints, 1), eval_episodes=5, eval_max_steps=1000,
+        record_model=algo != "sac", model_error_starts=8, model_error_horizon=10, critic_samples=100,
+        commit_interval=max(steps // checkpoints, 1), log_interval=100, **extra,
+    )
+
+
+def returns(store: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(snapshot,) env steps and mean evaluation return of a finished store."""
+    ev = open_run(store)["eval"]
+    return ev["env_step"].values, ev["return"].values.mean(axis=1)
+
+
+def table(results: dict[str, dict[str, dict[int, list[float]]]]) -> str:
+    """Markdown table: one row per env and algorithm, one column per checkpoint."""
+    lines = []
+    for env, by_algo in results.items():
+        steps = sorted({s for per_step in by_algo.values() for s in per_step})
+        lines += [f"\n{env}\n", "| algo | " + " | ".join(f"{s:,}" for s in steps) + " |",
+                  "|---|" + "---|" * len(steps)]
+        for algo, per_step in by_algo.items():
+            cells = []
+            for s in steps:
+                v = np.asarray(per_step.get(s, []))
+                cells.append(f"{v.mean():.0f} ± {v.std(ddof=1) if len(v) > 1 else 0:.0f} (n={len(v)})" if len(v) else "")
+            lines.append(f"| {algo} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--envs", nargs="+", default=list(ENVS))
+    p.add_argument("--algos", nargs="+", default=list(ALGOS), choices=ALGOS)
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--steps", type=int, help="env steps per run for every env (default: BUDGET per env)")
+    p.add_argument("--checkpoints", type=int, default=5, help="evaluations per run (evenly spaced)")
+    p.add_argument("--mbpo-branches", type=int, default=10_000, help="MBPO branches per model fit")
+    p.add_argument("--quick", action="store_true", help="2 seeds x 300 steps, small MBPO rollouts")
+    p.add_argument("--out", type=Path, default=Path("/tmp/sample_efficiency"))
+    p.add_argument("--table-from", type=Path, help="print the table of a results.json and exit")
+    args = p.parse_args()
+    if args.table_from:
+        print(table(collect(json.loads(args.table_from.read_text()))))
+        return
+    torch.set_num_threads(1)
+    seeds = 2 if args.quick else args.seeds
+    args.out.mkdir(parents=True, exist_ok=True)
+    runs: list[dict] = []
+    for env in args.envs:
+        steps = 300 if args.quick else (args.steps or BUDGET[env])
+        for seed in range(seeds):  # seeds outermost: a cut-short bench still compares every algo
+            for algo in args.algos:
+                cfg = run_config(algo, env, seed, steps, 3 if args.quick else args.checkpoints, args.quick,
+                                 500 if args.quick else args.mbpo_branches)
+                store = args.out / f"{env}-{algo}-{seed}.zarr"
+                t0 = time.perf_counter()
+                train(cfg, store, overwrite=True)
+                wall = time.perf_counter() - t0
+                env_steps, ret = returns(store)
+                runs.append({"env": env, "algo": algo, "seed": seed, "steps": steps, "wall_s": round(wall, 1),
+                             "env_step": env_steps.tolist(), "return": ret.tolist()})
+                print(f"{env} {algo} seed {seed}: {steps} steps in {wall:.0f} s, returns {np.round(ret, 1).tolist()}",
+                      flush=True)
+                (args.out / "results.json").write_text(json.dumps(runs, indent=1))  # after every run
+    print("\nmean ± std over seeds of the mean evaluation return (5 deterministic episodes) at env steps:")
+    print(table(collect(runs)))
+
+
+def collect(runs: list[dict]) -> dict[str, dict[str, dict[int, list[float]]]]:
+    """env -> algo -> env step -> returns over seeds."""
+    out: dict[str, dict[str, dict[int, list[float]]]] = {}
+    for run in runs:
+        for s, r in zip(run["env_step"], run["return"], strict=True):
+            out.setdefault(run["env"], {}).setdefault(run["algo"], {}).setdefault(s, []).append(r)
+    return out
+
+
+if __name__ == "__main__":
+    main()
