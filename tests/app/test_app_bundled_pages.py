@@ -3,6 +3,7 @@ with no exception, and what it draws by default comes from the bundled store of 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -131,3 +132,27 @@ def test_page_renders_with_two_runs_of_its_kind_selected(bundled_twice: list[str
     if view == "views/learning_curves.py":  # the two copies of each run: one config, two "seeds"
         names = [t["name"] for t in chart_traces(at, 0) if t.get("showlegend", True) is not False]
         assert len(names) == len(TRAINING) and all(n.endswith("(mean of 2 seeds: 0, 0)") for n in names), names
+
+
+def test_gallery_seeds_aggregate_per_preset(datasets: Path) -> None:
+    """The bundled algorithm gallery (datasets/gallery/, every preset with two seeds): selected
+    through the URL, the learning-curves page draws one mean-of-two-seeds curve per preset, and
+    the model-error page opens each preset's run without an exception."""
+    from engine.bundles import GALLERY_ALGOS, RECIPES
+
+    manifest = json.loads((DATASETS / "manifest.json").read_text())
+    keys = [f"bundled:{entry['path']}" for name, entry in manifest.items() if RECIPES[name].folder]
+    assert len(keys) == 2 * len(GALLERY_ALGOS)
+    at = AppTest.from_file(str(MAIN), default_timeout=120)
+    at.query_params["run"] = keys
+    at.run()
+    assert_clean(at)
+    at.switch_page("views/learning_curves.py").run()
+    assert_clean(at)
+    names = [t["name"] for t in chart_traces(at, 0) if t.get("showlegend", True) is not False]
+    assert sorted(names) == sorted(f"{algo} · InvertedPendulum-v5 (mean of 2 seeds: 0, 1)" for algo in GALLERY_ALGOS)
+    at.switch_page("views/model_error.py").run()
+    box = at.selectbox(key="me_run")
+    for key in keys[::2]:
+        box.set_value(key).run()
+        assert_clean(at)
