@@ -53,6 +53,8 @@ class ActionScale:
 
     def to_env_np(self, unit: np.ndarray) -> np.ndarray:
         """`to_env` for a numpy action (d,), as float32 and clipped to the Box."""
+        if self.identity:
+            return self.clip(unit)
         return self.clip(self.center.numpy() + self.half_range.numpy() * unit)
 
     def to_unit(self, action: Tensor) -> Tensor:

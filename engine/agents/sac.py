@@ -198,7 +198,7 @@ class SAC:
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
         if self.config.activation in ("relu", "tanh"):  # `policy_dist` on one row in numpy (common.mlp_row)
             mean, raw = np.split(mlp_row(self.actor, obs), 2)
-            log_std = self._log_std(raw, np.tanh)
+            log_std = None if deterministic else self._log_std(raw, np.tanh)
         else:
             with torch.inference_mode():
                 mean, log_std = (t[0].numpy() for t in self.policy_dist(obs_tensor(obs)))
