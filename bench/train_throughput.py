@@ -25,7 +25,8 @@ also per CPU second of this process (robust to the other workers' load, unlike w
      process only, `record_model=False`), as a paired A/B and, less noisy, from the update's
      share of step time on and off (the update costs the same); (b) the pieces (snapshot, model
      refit, commit, train row) timed on a Trainer fed random steps, amortised at the default
-     intervals as a percentage of the training time they interrupt.
+     intervals as a percentage of the training time they interrupt, also for each Study 1 refit
+     cap in `--refit-caps` (`record_model_updates` candidates).
 
 Goals (issue 3): ours >= 1.5x SB3, SAC update within 2x of the FLOP limit, recorder <= 3 %.
 
