@@ -119,8 +119,8 @@ class FusedAdam(torch.optim.Adam):
     grouping) around a 0.1-0.2 ms kernel: 3-4 % of a 2x256 SAC or DDPG update
     (bench/README.md). Once every parameter with a gradient has its state, `step` calls the
     kernel `Adam` itself calls (`torch._fused_adam_`, one call per parameter group) on the
-    group's lists; anything else (first step, closures, amsgrad, maximize, tensor lr,
-    several devices or dtypes) takes `Adam.step`. Hooks still run (the class's step is wrapped
+    group's lists; anything else (first step, closures, amsgrad, maximize, tensor lr, sparse or
+    complex parameters, several devices or dtypes) takes `Adam.step`. Hooks still run (the class's step is wrapped
     by `Optimizer` as usual). A test checks parameters and state against `Adam(fused=True)`.
     """
 
@@ -154,8 +154,8 @@ class FusedAdam(torch.optim.Adam):
                 return None
             params = [p for p in group["params"] if p.grad is not None]
             states = [self.state.get(p) for p in params]
-            if not all(states) or any(p.grad.is_sparse for p in params):
-                return None  # first step (state made lazily by Adam.step) or sparse gradients
+            if not all(states) or any(p.grad.is_sparse or p.is_complex() for p in params):
+                return None  # first step (state made lazily by Adam.step), sparse or complex
             kinds.update((p.device, p.dtype) for p in params)
             if len(kinds) > 1:  # Adam.step groups by device and dtype
                 return None
