@@ -25,7 +25,8 @@ also per CPU second of this process (robust to the other workers' load, unlike w
      process only, `record_model=False`), as a paired A/B and, less noisy, from the update's
      share of step time on and off (the update costs the same); (b) the pieces (snapshot, model
      refit, commit, train row) timed on a Trainer fed random steps, amortised at the default
-     intervals as a percentage of the training time they interrupt.
+     intervals as a percentage of the training time they interrupt, also for each Study 1 refit
+     cap in `--refit-caps` (`record_model_updates` candidates).
 
 Goals (issue 3): ours >= 1.5x SB3, SAC update within 2x of the FLOP limit, recorder <= 3 %.
 
@@ -41,6 +42,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
+import dataclasses
 import statistics
 import sys
 import tempfile
@@ -266,7 +269,8 @@ def recorder_pieces(args: argparse.Namespace) -> dict[str, tuple[float, float]]:
 
     Collects `pieces` steps (committing every 1000 and writing a train row every 100 as the loop
     does), snapshots, fits the Study 1 model, snapshots again (now with model errors), collects
-    as many again and refits (continuing from the fitted weights and capped at
+    as many again and refits copies of the fitted model at each cap in `--refit-caps` and the
+    default, twice, interleaved (continuing from the fitted weights and capped at
     `record_model_updates` minibatches, as in a run).
     """
     n = args.pieces
@@ -274,6 +278,7 @@ def recorder_pieces(args: argparse.Namespace) -> dict[str, tuple[float, float]]:
                       agent={"hidden": HIDDEN, "layers": LAYERS, "batch_size": BATCH})
     out: dict[str, list[tuple[float, float]]] = {"commit": [], "train_row": []}
     fits: dict[str, float] = {}
+    refits: dict[int, list[tuple[float, float]]] = {}
 
     def timed(fn, *a):  # noqa: ANN001, ANN202
         t0 = stamp()
@@ -305,16 +310,27 @@ def recorder_pieces(args: argparse.Namespace) -> dict[str, tuple[float, float]]:
             tr.state.model_fit_step = tr.state.env_step
             snap_err, _ = timed(tr._snapshot)
             collect(n)
-            refit, m2 = timed(tr.model.fit, tr.replay.model_data())  # capped by cfg.record_model_updates
-            fits = {"fit_epochs": m1["epochs"], "refit_epochs": m2["epochs"], "fit_updates": m1["updates"],
-                    "refit_updates": m2["updates"]}
+            data = tr.replay.model_data()
+            caps = sorted({cfg.record_model_updates, *args.refit_caps})
+            for r in range(2):  # each cap refits a copy of the same fitted model, twice, interleaved
+                for cap in caps if r == 0 else caps[::-1]:
+                    model = copy.deepcopy(tr.model)
+                    model.config = dataclasses.replace(model.config,
+                                                       fit=dataclasses.replace(model.config.fit, max_updates=cap))
+                    t, m2 = timed(model.fit, data)
+                    refits.setdefault(cap, []).append(t)
+                    fits[f"refit_updates_{cap}"], fits[f"refit_epochs_{cap}"] = m2["updates"], m2["epochs"]
+            default = cfg.record_model_updates
+            fits.update({"fit_epochs": m1["epochs"], "refit_epochs": fits[f"refit_epochs_{default}"],
+                         "fit_updates": m1["updates"], "refit_updates": fits[f"refit_updates_{default}"]})
 
     def med(v: list[tuple[float, float]]) -> tuple[float, float]:
         if not v:  # fewer pieces than one interval
             return float("nan"), float("nan")
         return statistics.median(w for w, _ in v), statistics.median(c for _, c in v)
 
-    return {"snapshot": snap, "snapshot_model_err": snap_err, "fit": fit, "refit": refit,
+    return {"snapshot": snap, "snapshot_model_err": snap_err, "fit": fit,
+            "refit": med(refits[cfg.record_model_updates]), **{f"refit_{c}": med(v) for c, v in refits.items()},
             "commit": med(out["commit"]), "train_row": med(out["train_row"]),
             **{k: (v, v) for k, v in fits.items()}}
 
@@ -334,6 +350,9 @@ def main() -> None:
     p.add_argument("--pieces", type=int, default=5000,
                    help="replay rows at the first Study 1 model fit in the recorder-pieces measurement (default "
                         "5000, the default model_start_steps); the refit comes at twice as many")
+    p.add_argument("--refit-caps", type=lambda v: [int(x) for x in v.split(",")], default=[150, 200],
+                   help="record_model_updates values whose Study 1 refit is timed (on copies of the same fitted "
+                        "model) besides the default (default 150,200)")
     p.add_argument("--quick", action="store_true",
                    help="smoke run (about 1 minute): --steps 150 --repeats 1 --start-steps 200 --pieces 1000")
     p.add_argument("--only", choices=KINDS, help="measure only this run, --repeats times (e.g. under a profiler)")
@@ -428,6 +447,11 @@ def main() -> None:
               f"{d.commit_interval}, row every {d.log_interval}): {100 * (win + out) / step:.1f} % of training "
               f"{label} time (snapshot + refit {100 * out / step:.1f} %); a model update costs "
               f"{1e3 * pc['refit'][i] / pc['refit_updates'][0]:.1f} ms (refit)")
+        for cap in sorted({d.record_model_updates, *args.refit_caps}):
+            out = (pc["snapshot_model_err"][i] + pc[f"refit_{cap}"][i]) / every
+            print(f"      with record_model_updates = {cap}: refit {pc[f'refit_{cap}'][i]:.2f} s "
+                  f"({pc[f'refit_updates_{cap}'][0]:.0f} updates) -> {100 * (win + out) / step:.1f} % of training "
+                  f"{label} time")
 
 
 if __name__ == "__main__":

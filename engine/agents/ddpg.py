@@ -17,8 +17,8 @@ from torch import Tensor
 
 from engine.agents.base import Batch, CriticTargets, one_step_targets
 from engine.agents.common import (
-    NOISE_KINDS, ActionScale, ExplorationNoise, check_spaces, make_generator, mlp_row, obs_tensor,
-    polyak_update, seeded, target_copy,
+    NOISE_KINDS, ActionScale, ExplorationNoise, FusedAdam, check_spaces, make_generator, mlp_row, obs_tensor,
+    polyak_update, relu_in_place, seeded, target_copy,
 )
 from engine.models.mlp import mlp
 
@@ -79,8 +79,10 @@ class DDPG:
             self.critic = mlp(obs_dim + act_dim, 1, cfg.hidden, cfg.layers, cfg.activation)
         self.actor_target = target_copy(self.actor)
         self.critic_target = target_copy(self.critic)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr, fused=True)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr, fused=True)
+        for net in (self.actor, self.critic, self.actor_target, self.critic_target):
+            relu_in_place(net)
+        self.actor_opt = FusedAdam(self.actor.parameters(), lr=cfg.actor_lr)
+        self.critic_opt = FusedAdam(self.critic.parameters(), lr=cfg.critic_lr)
         self.generator = make_generator(seed)
         self.noise = ExplorationNoise(cfg.noise, cfg.noise_sigma, cfg.ou_theta, act_dim, self.generator)
         self.updates = 0
@@ -160,8 +162,7 @@ class DDPG:
             self.critic.requires_grad_(True)
         self.actor_opt.step()
 
-        polyak_update(self.actor_target, self.actor, self.config.tau)
-        polyak_update(self.critic_target, self.critic, self.config.tau)
+        polyak_update((self.actor_target, self.critic_target), (self.actor, self.critic), self.config.tau)
         self.updates += 1
         with torch.no_grad():  # one conversion to Python floats instead of one per metric
             c_loss, a_loss, q_mean, target_mean = torch.stack(

@@ -26,7 +26,8 @@ from torch import Tensor, nn
 
 from engine.agents.base import Batch, CriticTargets, one_step_targets
 from engine.agents.common import (
-    ActionScale, check_spaces, make_generator, mlp_row, obs_tensor, polyak_update, seeded, target_copy,
+    ActionScale, FusedAdam, check_spaces, make_generator, mlp_row, obs_tensor, polyak_update, relu_in_place,
+    seeded, target_copy,
 )
 from engine.agents.stacked import StackedMLP
 from engine.models.mlp import mlp
@@ -101,6 +102,18 @@ def tanh_gaussian_log_prob(u: Tensor, mean: Tensor, log_std: Tensor) -> Tensor:
     return gauss - log_det
 
 
+def _drawn_log_prob(u: Tensor, eps: Tensor, log_std: Tensor) -> Tensor:
+    """`tanh_gaussian_log_prob(u, mean, log_std)` for u = mean + exp(log_std) eps, (batch,).
+
+    The standardised draw (u - mean) exp(-log_std) is eps itself, so the Gaussian term needs no
+    subtraction, exp and product (nor their autograd nodes): the same value up to rounding, and
+    the same gradient (that term's total derivative through the reparameterised u is zero).
+    One sum over all terms. A test checks value and gradients against the general function.
+    """
+    const = u.shape[-1] * (0.5 * math.log(2.0 * math.pi) + 2.0 * math.log(2.0))
+    return (2.0 * (u + F.softplus(-2.0 * u)) - log_std - 0.5 * eps.square()).sum(-1) - const
+
+
 class SAC:
     """SAC with twin critics, learned temperature and Polyak target critics (no target actor)."""
 
@@ -125,15 +138,15 @@ class SAC:
             self.critics = StackedMLP(
                 [mlp(obs_dim + act_dim, 1, cfg.hidden, cfg.layers, cfg.activation) for _ in range(2)]
             )
+        relu_in_place(self.actor)
         self.critic_target = target_copy(self.critics)
         self.log_alpha = nn.Parameter(torch.tensor(math.log(cfg.init_alpha)))
         # actor and temperature step together (each at its own rate): their losses are
         # independent (alpha enters the actor loss detached, log pi the alpha loss detached)
-        self.actor_opt = torch.optim.Adam(
-            [{"params": self.actor.parameters(), "lr": cfg.actor_lr}, {"params": [self.log_alpha], "lr": cfg.alpha_lr}],
-            fused=True,
+        self.actor_opt = FusedAdam(
+            [{"params": self.actor.parameters(), "lr": cfg.actor_lr}, {"params": [self.log_alpha], "lr": cfg.alpha_lr}]
         )
-        self.critic_opt = torch.optim.Adam(self.critics.parameters(), lr=cfg.critic_lr, fused=True)
+        self.critic_opt = FusedAdam(self.critics.parameters(), lr=cfg.critic_lr)
         self.generator = make_generator(seed)
         self.updates = 0
 
@@ -173,7 +186,7 @@ class SAC:
         mean, log_std = self.policy_dist(obs)
         eps = torch.randn(mean.shape, generator=self.generator)
         u = mean + log_std.exp() * eps
-        return self.scale.to_env(torch.tanh(u)), tanh_gaussian_log_prob(u, mean, log_std)
+        return self.scale.to_env(torch.tanh(u)), _drawn_log_prob(u, eps, log_std)
 
     def _twin_q(self, critics: StackedMLP, obs: Tensor, action: Tensor) -> Tensor:
         """Both critics' Q(s, a), (2, batch), for env-unit actions."""
@@ -185,7 +198,7 @@ class SAC:
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
         if self.config.activation in ("relu", "tanh"):  # `policy_dist` on one row in numpy (common.mlp_row)
             mean, raw = np.split(mlp_row(self.actor, obs), 2)
-            log_std = self._log_std(raw, np.tanh)
+            log_std = None if deterministic else self._log_std(raw, np.tanh)
         else:
             with torch.inference_mode():
                 mean, log_std = (t[0].numpy() for t in self.policy_dist(obs_tensor(obs)))
@@ -226,7 +239,8 @@ class SAC:
     def update(self, batch: Batch) -> dict[str, float]:
         data = self.targets(batch, self)
         q_both = self._twin_q(self.critics, data.obs, data.action)  # (2, n)
-        critic_loss = F.mse_loss(q_both, data.target.expand_as(q_both), reduction="none").mean(1).sum()
+        # the sum of the two critics' mean squared errors
+        critic_loss = F.mse_loss(q_both, data.target.expand_as(q_both), reduction="sum") / q_both.shape[1]
         self.critic_opt.zero_grad(set_to_none=True)
         critic_loss.backward()
         self.critic_opt.step()

@@ -1,7 +1,7 @@
 """Several MLPs of one shape evaluated together: one batched matmul per layer (SAC's twin critics).
 
 Two separate critics cost two forward chains of small ops (and twice the autograd nodes and
-optimiser parameters); stacking their weights runs both Q-heads with one `baddbmm` per layer.
+optimiser parameters); stacking their weights runs both Q-heads with one `bmm` per layer.
 The result is the same function as the separate networks, member by member (a test checks
 forward and gradients against `nn.Sequential` copies); `member(i)` returns such a copy.
 """
@@ -17,7 +17,7 @@ from torch import Tensor, nn
 class StackedMLP(nn.Module):
     """`members` MLPs with identical layer sizes; forward gives every member's output at once.
 
-    Weights are stored as (members, in, out) so that a layer is `baddbmm(bias, h, weight)`.
+    Weights are stored as (members, in, out) so that a layer is `bmm(h, weight) + bias`.
     """
 
     def __init__(self, nets: Sequence[nn.Sequential]) -> None:
@@ -38,7 +38,7 @@ class StackedMLP(nn.Module):
             self.biases = nn.ParameterList(
                 nn.Parameter(torch.stack([ls[k].bias for ls in layers]).unsqueeze(1)) for k in range(len(layers[0]))
             )
-        # ReLU in place on the fresh matmul output (baddbmm's backward does not need it): one
+        # bias and ReLU in place on the fresh matmul output (bmm's backward does not need it): one
         # (members, batch, hidden) buffer fewer per layer
         self.act = nn.ReLU(inplace=True) if acts and isinstance(acts[0], nn.ReLU) else (acts[0] if acts else nn.Identity())
 
@@ -52,7 +52,7 @@ class StackedMLP(nn.Module):
         h = x.expand(self.members, *x.shape) if x.dim() == 2 else x
         last = len(self.weights) - 1
         for k, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
-            h = torch.baddbmm(b, h, w)
+            h = torch.bmm(h, w).add_(b)  # faster than baddbmm(b, h, w): no broadcast copy of b first
             if k < last:
                 h = self.act(h)
         return h
