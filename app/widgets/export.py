@@ -19,6 +19,7 @@ import xarray as xr
 from app import state
 from app.bundle import COLUMN_WIDTH_IN, PaperStyle, export_bundle, provenance, run_record, styled
 from app.export import FORMATS, ExportError, export_bytes
+from app.widgets.runs import SELECTION
 from engine.record.writer import engine_version
 
 BUNDLE = "zip"
@@ -61,11 +62,15 @@ def page_settings() -> dict[str, Any]:
 
 
 def selected_runs(datas: list[xr.Dataset]) -> list[dict[str, Any]]:
-    """Provenance of the runs the page shows: runs whose key is a widget value (run choosers
-    hold run keys), else runs whose `run_id` the plotted data names."""
+    """Provenance of the runs the page shows: runs whose key is a widget value of the page (run
+    choosers hold run keys; the library's selection is not one), else runs whose `run_id` the
+    plotted data names."""
     entries = [e for e in state.all_runs() if e.opened.tree is not None]
     values: set[str] = set()
-    for v in st.session_state.to_dict().values():
+    library = {SELECTION, "lib_selection"}  # the library's selection, not what this page shows
+    for k, v in st.session_state.to_dict().items():
+        if k in library:
+            continue
         if isinstance(v, str):
             values.add(v)
         elif isinstance(v, (list, tuple)):

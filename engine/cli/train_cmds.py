@@ -121,4 +121,7 @@ def run_stepped(args: argparse.Namespace, build: Any, desc: Any, work: Any) -> i
         return 2
     from engine.cli.runner import run_with_bar
 
+    note = getattr(cfg, "model_idle_note", lambda: None)()
+    if note:
+        print(f"warning: {note}", file=sys.stderr)
     return run_with_bar(cfg.steps, "step", desc(cfg), lambda progress: work(cfg, progress), bar_update(cfg.steps))

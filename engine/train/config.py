@@ -260,6 +260,17 @@ class TrainConfig:
         """Whether the agent's training uses the model (else it is fitted for Study 1 only)."""
         return self.uses_model or self.actor_uses_model or self.branched
 
+    def model_idle_note(self) -> str | None:
+        """A warning when a model-based preset's model would start only after the run ends: such
+        a run is the model-free agent under another name (e.g. 2000 steps of `maac` with the
+        default 5000-step model start)."""
+        oracle_from_start = self.dynamics == "oracle" and not self.branched  # nothing to fit first
+        if not self.agent_uses_model or oracle_from_start or self.model_start_steps < self.steps:
+            return None
+        return (f"{self.algo}'s model starts at step {self.model_start_steps} (model_start_steps), "
+                f"but the run has {self.steps} steps: its agent never uses a model. Lower "
+                "--model-start-steps to train it model-based.")
+
     def rollout_config(self):  # noqa: ANN201 - engine.train.branched.RolloutConfig (imported lazily)
         """The branched-rollout config: `rollout` over the defaults, schedule resolved for the env."""
         from engine.train.branched import RolloutConfig

@@ -159,7 +159,8 @@ def test_upload_every_page_controls_and_bundle_in_a_browser(
                 link = page.get_by_role("link", name=title, exact=True)
                 href = link.get_attribute("href")
                 link.click()
-                page.wait_for_url(href)
+                # the page writes its selection and settings into the query (URL state)
+                page.wait_for_url(lambda url, href=href: url.split("?")[0] == href.split("?")[0])
                 _settle(page)
                 _no_exception(page)
                 assert page.locator("h1").count() >= 1, title

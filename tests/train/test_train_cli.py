@@ -208,3 +208,16 @@ def test_a_run_interrupted_right_after_an_episode_ended_resumes(tmp_path):
     # the resumed run starts the second episode from the same seeded reset
     np.testing.assert_array_equal(cut["obs"].values[end], full["obs"].values[end])
     assert cut["episode"].values[end] == 1
+
+
+def test_a_model_based_run_whose_model_never_starts_is_flagged():
+    """2000 steps of maac with the default 5000-step model start would be SAC under another name
+    (the first algorithm gallery was built that way): the config says so, and `train` warns."""
+    from engine.train.config import TrainConfig
+
+    idle = TrainConfig(algo="maac", env_id="InvertedPendulum-v5", steps=2000)
+    assert idle.model_start_steps >= idle.steps and "never uses a model" in idle.model_idle_note()
+    assert TrainConfig(algo="maac", steps=2000, model_start_steps=500).model_idle_note() is None
+    assert TrainConfig(algo="sac", steps=100).model_idle_note() is None  # its model only records
+    assert TrainConfig(algo="mve-ddpg", steps=100, dynamics="oracle").model_idle_note() is None
+    assert TrainConfig(algo="mbpo", steps=100, dynamics="oracle").model_idle_note() is not None
