@@ -21,11 +21,8 @@ st.caption(
     "collected a transition."
 )
 
-runs = chooser.library(training.KIND)
-if not runs:
-    st.info("No training run found. Add one on the **Runs library** page (bundled, a folder, or "
-            "an upload); `python -m engine train` writes them.")
-    st.stop()
+runs = chooser.library_or_stop(training.KIND, "training run",
+                                "`python -m engine train` writes them")
 run = chooser.choose_run(runs, key="buf_run")
 key = run.key
 tree = run.opened.tree

@@ -19,11 +19,8 @@ st.caption(
     "their states (closed form) and the frozen model's one-step error on them (L2 norm)."
 )
 
-runs = chooser.library(study.KIND)
-if not runs:
-    st.info("No generalization run found. Add one on the **Runs library** page (bundled, a folder, "
-            "or an upload); `python -m engine study generalization` writes them.")
-    st.stop()
+runs = chooser.library_or_stop(study.KIND, "generalization run",
+                                "`python -m engine study generalization` writes them")
 run = chooser.choose_run(runs, key="gen_run")
 tree = run.opened.tree
 if tree is None or not study.available(tree):

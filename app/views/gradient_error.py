@@ -19,11 +19,8 @@ st.caption(
     "through the true dynamics or a learned model."
 )
 
-runs = chooser.library(study.KIND)
-if not runs:
-    st.info("No gradient_error run found. Add one on the **Runs library** page "
-            "(bundled, a folder, or an upload).")
-    st.stop()
+runs = chooser.library_or_stop(study.KIND, "gradient_error run",
+                                "`python -m engine study gradient-error` writes them")
 run = chooser.choose_run(runs, key="ge_run")
 tree = run.opened.tree
 if tree is None or study.n_seeds(tree) == 0:

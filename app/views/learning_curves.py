@@ -23,11 +23,8 @@ st.caption(
     "colour, aggregated into a centre (mean or IQM) and a band over seeds, or drawn one line per seed."
 )
 
-runs = chooser.library(training.KIND)
-if not runs:
-    st.info("No training run found. Add one on the **Runs library** page (bundled, a folder, or "
-            "an upload); `python -m engine train` writes them.")
-    st.stop()
+runs = chooser.library_or_stop(training.KIND, "training run",
+                                "`python -m engine train` writes them")
 keys = chooser.choose_runs(runs, key="lc_runs")
 if not keys:
     st.info("Choose at least one run.")

@@ -20,11 +20,9 @@ st.caption(
     "`python -m engine study model-comparison` writes these stores."
 )
 
-runs = chooser.library(study.KIND)
-if not runs:
-    st.info("No model_comparison run found. Add one on the **Runs library** page, or make one with "
-            "`python -m engine study model-comparison --buffer RUN.zarr --out OUT.zarr`.")
-    st.stop()
+runs = chooser.library_or_stop(
+    study.KIND, "model_comparison run",
+    "`python -m engine study model-comparison --buffer RUN.zarr --out OUT.zarr` makes one")
 run = chooser.choose_run(runs, key="mc_run")
 tree = run.opened.tree
 if tree is None or study.n_stages(tree) == 0:

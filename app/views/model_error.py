@@ -22,11 +22,8 @@ st.caption(
     "newest data, collected after the model's last fit."
 )
 
-runs = chooser.library(training.KIND)
-if not runs:
-    st.info("No training run found. Add one on the **Runs library** page (bundled, a folder, or "
-            "an upload); `python -m engine train` writes them.")
-    st.stop()
+runs = chooser.library_or_stop(training.KIND, "training run",
+                                "`python -m engine train` writes them")
 run = chooser.choose_run(runs, key="me_run")
 tree = run.opened.tree
 if tree is None or not study.available(tree):

@@ -24,11 +24,8 @@ st.caption(
     "is an accurate critic."
 )
 
-runs = chooser.library(training.KIND)
-if not runs:
-    st.info("No training run found. Add one on the **Runs library** page (bundled, a folder, or "
-            "an upload); `python -m engine train` writes them.")
-    st.stop()
+runs = chooser.library_or_stop(training.KIND, "training run",
+                                "`python -m engine train` writes them")
 with_data = {k: r for k, r in runs.items() if r.opened.tree is not None and study.available(r.opened.tree)}
 if not with_data:
     st.info("None of the training runs has a critic snapshot yet. Come back later.")

@@ -46,6 +46,17 @@ def library(kind: str | None = None) -> dict[str, RunEntry]:
     return {r.key: r for r in runs if kind is None or r.kind == kind}
 
 
+def library_or_stop(kind: str, what: str, how: str) -> dict[str, RunEntry]:
+    """`library(kind)`; with no such run, a hint naming `what` is missing and `how` to make one,
+    and the page stops there."""
+    runs = library(kind)
+    if not runs:
+        st.info(f"No {what} found. Add one on the **Runs library** page (bundled, a folder, or an "
+                f"upload); {how}.")
+        st.stop()
+    return runs
+
+
 def selection() -> list[str]:
     """The selected run keys (restored from the URL when a link brings `run` parameters)."""
     from_url = urlstate.incoming(RUN_PARAM)
