@@ -19,7 +19,7 @@ import xarray as xr
 
 from app.figures.style import key_colours
 from app.studies import training
-from engine.record import StoreError, open_run, summarize
+from engine.record import StoreError, open_run, summarize, writer_alive
 from engine.record.schema import GROUPS
 
 DATASETS_ENV = "MBRL_WORKBENCH_DATASETS"
@@ -109,8 +109,17 @@ class RunEntry:
 
     @property
     def status(self) -> str:
-        """`running`, `complete` or `failed` as the store records it; `invalid` if it did not open."""
-        return str(self.opened.tree.attrs.get("status", "")) if self.opened.tree is not None else "invalid"
+        """`running`, `complete` or `failed` as the store records it; `invalid` if it did not
+        open; `interrupted` for a store that says `running` but whose writer is gone (killed
+        before it could close: `train --resume` continues it) or that can no longer be written
+        (a zip)."""
+        if self.opened.tree is None:
+            return "invalid"
+        status = str(self.opened.tree.attrs.get("status", ""))
+        if status == "running" and not (self.path is not None and self.path.is_dir()
+                                        and writer_alive(self.path)):
+            return "interrupted"
+        return status
 
     @property
     def kind(self) -> str | None:
@@ -156,7 +165,7 @@ def library_row(entry: RunEntry) -> dict[str, object]:
     except Exception as exc:  # noqa: BLE001 - root attrs of an odd store; show, don't crash
         return {**row, **invalid, "error": f"Could not summarise the store: {exc}"}
     horizon = flat_config(tree).get("horizon")
-    return {**row, "status": s.status, "kind": s.kind, "env": s.env_id, "algorithm": s.algorithm,
+    return {**row, "status": entry.status, "kind": s.kind, "env": s.env_id, "algorithm": s.algorithm,
             "seed": s.seed, "horizon": horizon if isinstance(horizon, (int, float)) else None,
             "steps": steps, "commits": s.commit, "updated": str(tree.attrs.get("updated", "")),
             "groups": groups_text(s.groups), "error": ""}

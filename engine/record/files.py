@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import socket
 import warnings
 import zipfile
 from collections.abc import Iterator
@@ -34,7 +35,9 @@ def acquire_lock(path: Path) -> IO[str]:
             fh.seek(0)
             holder = fh.read().strip() or "unknown"
             fh.close()
-            who = "this process" if holder == str(os.getpid()) else f"process {holder}"
+            pid, _, host = holder.partition("@")
+            where = f" on {host}" if host and host != socket.gethostname() else ""
+            who = "this process" if holder == _holder_id() else f"process {pid}{where}"
             raise StoreLockedError(
                 f"Another writer ({who}) is writing {str(path)!r}; one store has one writer. "
                 "Wait for it to finish or stop it first."
@@ -48,9 +51,38 @@ def acquire_lock(path: Path) -> IO[str]:
         fh.close()
     fh.seek(0)
     fh.truncate()
-    fh.write(str(os.getpid()))
+    fh.write(_holder_id())
     fh.flush()
     return fh
+
+
+def _holder_id() -> str:
+    """`PID@HOST`: what the lock file says about its holder (the host, because stores live on
+    shared file systems, where a PID alone names no process)."""
+    return f"{os.getpid()}@{socket.gethostname()}"
+
+
+def writer_alive(path: str | os.PathLike[str]) -> bool:
+    """Whether a process may still be writing the store directory `path`: False only when the
+    lock file is gone, or names a process of this host that no longer exists (a killed writer
+    leaves its lock file; a closed one removes it). Reads the file, never takes the lock: a
+    reader that held it even briefly could make a resuming writer's non-blocking lock fail."""
+    try:
+        holder = (Path(path) / LOCK_NAME).read_text().strip()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True  # cannot tell: say alive, the cautious answer for a live view
+    pid, _, host = holder.partition("@")
+    if not pid.isdigit() or (host and host != socket.gethostname()):
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 def release_lock(path: Path, fh: IO[str]) -> None:

@@ -4,6 +4,9 @@ grouped by config, filters, and the selection that every study page then shows."
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +74,41 @@ def test_a_store_being_written_is_listed_as_running(monkeypatch: pytest.MonkeyPa
         w.close(status="failed")
     at.run()
     assert at.dataframe[0].value.iloc[0]["status"] == "failed"
+
+
+_KILLED_WRITER = """
+import sys, time
+from engine.record import RunWriter
+w = RunWriter.create(sys.argv[1], kind="training", env_id="Hopper-v5", algorithm="sac", seed=1,
+                     config={"algo": "sac", "env_id": "Hopper-v5", "seed": 1})
+w.commit()
+print("committed", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_store_whose_writer_was_killed_is_listed_as_interrupted(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A SIGKILLed writer cannot mark its store; the library must not call it `running` (nor
+    offer its live view) just because the store says so. Resuming makes it `running` again."""
+    monkeypatch.setenv(DATASETS_ENV, str(tmp_path))
+    store = tmp_path / "killed.zarr"
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, str(store)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "committed"
+        assert _entries(tmp_path)[0].status == "running"  # its writer is alive
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)  # reaped: a zombie would still count as alive
+    at = app()
+    assert_clean(at)
+    assert at.dataframe[0].value.iloc[0]["status"] == "interrupted"
+    w = RunWriter.resume(store)
+    try:
+        assert _entries(tmp_path)[0].status == "running"
+    finally:
+        w.close(status="failed")
+    assert _entries(tmp_path)[0].status == "failed"
 
 
 def test_selection_on_home_drives_the_study_pages(training_datasets: Path) -> None:
