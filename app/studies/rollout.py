@@ -35,6 +35,11 @@ def missing(tree: xr.DataTree) -> list[str]:
     return out
 
 
+def has_predictions(tree: xr.DataTree | None) -> bool:
+    """Whether the run (None: a store that did not open) has everything the viewer reads."""
+    return tree is not None and not missing(tree)
+
+
 def has_spread(tree: xr.DataTree) -> bool:
     """Whether the run stores an ensemble spread (it may still be all NaN for other models)."""
     return "prediction_spread" in tree[GROUP].data_vars

@@ -29,6 +29,9 @@ st.caption(
 )
 
 runs = chooser.library_or_stop(training.KIND, "training run", "`python -m engine train` writes them")
+# runs with stored predictions first (stable order otherwise): unless a run is selected, the page
+# opens on one it can draw, though older stores come first in the library
+runs = dict(sorted(runs.items(), key=lambda kv: not study.has_predictions(kv[1].opened.tree)))
 run = chooser.choose_run(runs, key="ro_run")
 tree = run.opened.tree
 absent = study.missing(tree) if tree is not None else ["the store"]

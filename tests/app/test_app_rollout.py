@@ -145,8 +145,12 @@ def test_csv_export_of_the_panel(ensemble_run: Path) -> None:
 def test_a_store_from_before_the_predictions_says_what_is_missing(
     monkeypatch: pytest.MonkeyPatch, ensemble_folder: Path, tmp_path: Path
 ) -> None:
-    old = tmp_path / "old.zarr"
+    """An older store (the prediction arrays removed, as the engine wrote them before) beside a
+    new one: the page opens on the new one though the older sorts first, and the older one gets
+    a note naming what it lacks."""
+    old = tmp_path / "a_old.zarr"
     shutil.copytree(ensemble_folder / "mbpo.zarr", old)
+    (tmp_path / "mbpo.zarr").symlink_to(ensemble_folder / "mbpo.zarr")
     for name in ("prediction", "prediction_spread", "obs_dim"):
         shutil.rmtree(old / "model_error" / name)
     with warnings.catch_warnings():
@@ -154,6 +158,11 @@ def test_a_store_from_before_the_predictions_says_what_is_missing(
         zarr.consolidate_metadata(str(old))  # as the engine leaves a complete store
     monkeypatch.setenv(DATASETS_ENV, str(tmp_path))
     at = page(PAGE)
+    assert_clean(at)
+    box = at.selectbox(key="ro_run")
+    assert box.options[1].startswith("a_old.zarr") and box.value == "bundled:mbpo.zarr"
+    assert len(at.get("plotly_chart")) == 1
+    box.set_value("bundled:a_old.zarr").run()
     assert_clean(at)
     assert not at.get("plotly_chart") and not at.error
     assert any("`model_error/prediction`" in i.value for i in at.info), [i.value for i in at.info]
@@ -169,3 +178,12 @@ def test_episode_first_steps_across_block_boundaries(ensemble_folder: Path) -> N
     for rows in (7, 64, 100_000):
         got = rollout.episode_first_steps(open_run(store), rows=rows)
         assert got.to_dict() == want
+
+
+def test_a_fresh_machine_opens_on_a_bundled_run_with_predictions(datasets: Path) -> None:
+    """The bundled headline runs predate stored predictions; the gallery's MBPO run (rebuilt
+    with them) is what the page opens on, with its ensemble band."""
+    at = page(PAGE)
+    assert_clean(at)
+    assert at.selectbox(key="ro_run").value == "bundled:gallery/gallery_mbpo_s0.zarr.zip"
+    _check_chart(at, datasets / "gallery" / "gallery_mbpo_s0.zarr.zip", list(range(4)), band=True)
