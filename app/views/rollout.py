@@ -36,9 +36,11 @@ run = chooser.choose_run(runs, key="ro_run")
 tree = run.opened.tree
 absent = study.missing(tree) if tree is not None else ["the store"]
 if absent:
+    drawable = [e.name for e in runs.values() if study.has_predictions(e.opened.tree)]
     st.info(f"**{run.name}** has no stored model predictions to show: it lacks "
             + ", ".join(f"`{a}`" for a in absent) + ". Stores written by `python -m engine train` "
-            "since the rollout viewer record `model_error/prediction` at every snapshot with a model.")
+            "since the rollout viewer record `model_error/prediction` at every snapshot with a model"
+            + (f"; runs here that have them: {', '.join(drawable[:3])}." if drawable else "."))
     st.stop()
 usable = model_error.usable_snapshots(tree)
 if not usable:
