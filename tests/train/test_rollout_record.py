@@ -118,9 +118,10 @@ def test_stored_spread_is_the_elites_std_along_the_stored_trajectory(ensemble_ru
     for split, real, window, pred, _ in _windows(me, replay, last):
         spread = me["prediction_spread"].sel(snapshot=last, split=split).values[real]  # (start, H, obs)
         reached = np.concatenate([replay["obs"].values[window[:, :1]], pred[:, :-1]], axis=1)
+        actions = replay["action"].values[window]  # (start, H, act_dim)
         with torch.no_grad():
             mean, _ = model.predict_members(torch.as_tensor(reached.reshape(-1, reached.shape[-1])),
-                                            torch.as_tensor(replay["action"].values[window].reshape(-1, replay.sizes["act_dim"])))
+                                            torch.as_tensor(actions.reshape(-1, actions.shape[-1])))
         again = mean[model.elite_idx].std(dim=0).numpy().reshape(spread.shape)
         np.testing.assert_allclose(spread, again, rtol=1e-4, atol=1e-6)
         assert (spread > 0).all()
