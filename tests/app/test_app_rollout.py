@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import zarr
 from app_helpers import assert_clean, by_meta, chart_layout, chart_traces, floats, page, plain_tree
-from conftest import TRAINING_CONFIG
 
 from app.library import DATASETS_ENV
 
@@ -22,14 +21,16 @@ PAGE = "views/rollout.py"
 @pytest.fixture(scope="module")
 def ensemble_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder with one short MBPO run (a 3-member ensemble, 2 elites) trained by the engine
-    (~40 s), with the app tests' usual short-run settings: its predictions carry a spread."""
+    (~40 s), with small networks: its predictions carry a spread."""
     from engine.train.config import TrainConfig
     from engine.train.run import train
 
     out = tmp_path_factory.mktemp("rollout")
-    model = {**TRAINING_CONFIG["model_config"], "members": 3, "elites": 2}
     cfg = TrainConfig(algo="mbpo", env_id="InvertedPendulum-v5", steps=300, start_steps=100, model_start_steps=150,
-                      snapshot_interval=100, **{**TRAINING_CONFIG, "model_config": model})
+                      snapshot_interval=100, model_fit_interval=150, commit_interval=100, model_error_horizon=8,
+                      model_error_starts=12, holdout_block=16, holdout_fraction=0.25, eval_episodes=2,
+                      eval_max_steps=200, critic_samples=64, agent={"hidden": 32, "batch_size": 32},
+                      model_config={"hidden": 32, "layers": 2, "members": 3, "elites": 2})
     train(cfg, out / "mbpo.zarr")
     shutil.rmtree(out / "mbpo.zarr.ckpt")
     return out
