@@ -18,6 +18,7 @@ PAGES = [
     st.Page("views/home.py", title="Runs library", icon=":material/folder_open:", default=True),
     st.Page("views/learning_curves.py", title="Learning curves", icon=":material/trending_up:"),
     st.Page("views/model_error.py", title="Open-loop model error", icon=":material/timeline:"),
+    st.Page("views/rollout.py", title="Rollout viewer", icon=":material/route:"),
     st.Page("views/q_accuracy.py", title="Q accuracy", icon=":material/scatter_plot:"),
     st.Page("views/model_comparison.py", title="Model classes", icon=":material/compare_arrows:"),
     st.Page("views/generalization.py", title="Model generalization", icon=":material/ssid_chart:"),

@@ -131,12 +131,14 @@ GROUPS: dict[str, Group] = {
     ),
     "model_error": Group(
         append_dim="snapshot",
-        dims=("snapshot", "split", "start", "horizon"),
+        dims=("snapshot", "split", "start", "horizon", "obs_dim"),
         coords={
             "snapshot": _idx("snapshot", "snapshot index"),
             "split": _label("split", "start-state split (holdout, test)"),
             "start": _idx("start", "start state"),
             "horizon": _idx("horizon", "open-loop horizon"),
+            # optional: only the predicted trajectories use it (stores before them lack it)
+            "obs_dim": Var(("obs_dim",), "int64", "1", "observation dimension", optional=True),
         },
         variables={
             "env_step": Var(("snapshot",), "int64", "1", "environment steps at the snapshot"),
@@ -153,10 +155,24 @@ GROUPS: dict[str, Group] = {
                 "ensemble disagreement along the rollout (L2 norm of the elites' std of predicted "
                 "means; NaN for other models)", allow_nan=True, optional=True,
             ),
+            "prediction": Var(
+                ("snapshot", "split", "start", "horizon", "obs_dim"), "float32", "env",
+                "predicted observation (open loop from the start state)", allow_nan=True, optional=True,
+            ),
+            "prediction_spread": Var(
+                ("snapshot", "split", "start", "horizon", "obs_dim"), "float32", "env",
+                "ensemble spread of the prediction (elites' std of predicted means, per dimension; "
+                "NaN for other models)", allow_nan=True, optional=True,
+            ),
         },
         chunk=16,
         doc="Study 1: open-loop error of the current model vs horizon, at each snapshot, with the "
-        "ensemble's own disagreement beside it (calibration).",
+        "ensemble's own disagreement beside it (calibration). `prediction` is the trajectory the "
+        "error measures (the true one is in `replay`: `next_obs` at rows `start_step + horizon - 1`); "
+        "`prediction_spread` is the elites' per-dimension std of predicted means from the state the "
+        "rollout reached, whose L2 norm over `obs_dim` is `disagreement`. `obs_dim`, `prediction` and "
+        "`prediction_spread` are optional (stores written before them lack them); padded starts "
+        "(`start_step` = -1) are NaN.",
     ),
     "critic": Group(
         append_dim="snapshot",

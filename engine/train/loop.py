@@ -30,7 +30,7 @@ from engine.train import checkpoint
 from engine.train.branched import BranchedRollouts
 from engine.train.config import TrainConfig
 from engine.train.evaluate import evaluate
-from engine.train.open_loop import choose, open_loop, valid_starts
+from engine.train.open_loop import OpenLoop, choose, open_loop, snapshot_record, valid_starts
 from engine.train.recorder import TrainRecorder
 from engine.train.replay import Replay
 from engine.train.targets import critic_targets, make_imagination
@@ -208,7 +208,7 @@ class Trainer:
                           self.agent.gamma, cfg.critic_samples, seed=10_000 + 100 * s.snapshots)
         errors = self._model_error() if (self.model is not None and s.model_fit_step > 0) else None
         if errors is None:
-            errors = _nan_errors(cfg)
+            errors = _nan_errors(cfg, self.replay.obs.shape[1])
         self.rec.snapshot(s.snapshots, s.env_step, result, errors, s.model_fit_step)
         s.last["eval_return"] = float(result.returns.mean())
         if errors["start_step"].max() >= 0:
@@ -224,10 +224,7 @@ class Trainer:
             choose(valid_starts(self.replay, H, holdout_only=True), n, self.rng),
             choose(valid_starts(self.replay, H, lo=s.model_fit_step), n, self.rng),
         ])  # (split, start)
-        splits = [open_loop(self.model, self.replay, st, H, std) for st in starts]
-        return {"error": np.stack([r.error for r in splits]), "start_step": starts,
-                "error_normalized": np.stack([r.error_normalized for r in splits]),
-                "disagreement": np.stack([r.disagreement for r in splits])}
+        return snapshot_record([open_loop(self.model, self.replay, st, H, std) for st in starts], starts)
 
     def _commit(self) -> None:
         stored = self.writer.committed["replay"]
@@ -245,11 +242,10 @@ class Trainer:
         return {"branched": self.branched} if self.branched is not None else {}
 
 
-def _nan_errors(cfg: TrainConfig) -> dict[str, np.ndarray]:
-    shape = (2, cfg.model_error_starts, cfg.model_error_horizon)
-    nan = lambda: np.full(shape, np.nan, np.float32)  # noqa: E731
-    return {"error": nan(), "error_normalized": nan(), "disagreement": nan(),
-            "start_step": np.full(shape[:2], -1, np.int64)}
+def _nan_errors(cfg: TrainConfig, obs_dim: int) -> dict[str, np.ndarray]:
+    n = cfg.model_error_starts
+    empty = OpenLoop.empty(n, cfg.model_error_horizon, obs_dim)
+    return snapshot_record([empty, empty], np.full((2, n), -1, np.int64))
 
 
 def _has_spread(model: Dynamics | None) -> bool:

@@ -4,12 +4,13 @@ From a start t, the model is rolled with the recorded actions a_t .. a_{t+H-1}; 
 compared with the real s_{t+h} = next_obs[t+h-1]. A start is valid only if its whole window lies
 in one episode with no termination before its last step, so no rollout crosses an episode end.
 For an ensemble the elites' disagreement at each step is kept beside the error (a calibration
-view: does the spread predict the error?).
+view: does the spread predict the error?). The predicted trajectory itself is kept too (the
+rollout viewer draws it against the replay's true one), with the elites' spread per dimension.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -58,42 +59,75 @@ def choose(candidates: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarr
     return candidates[np.array(picks)]
 
 
+class _DimSpread(SpreadTracking):
+    """`SpreadTracking` keeping each step's per-dimension spread (batch, obs_dim), not its L2 norm,
+    so the trajectory's band per dimension and `disagreement` (its norm) come from one rollout."""
+
+    def step(self, state: ModelState, action: torch.Tensor) -> ModelState:
+        mean, var = self.ensemble.predict_members(state.obs, action)  # (members, batch, obs_dim)
+        self._spread.append(mean[self.ensemble.elite_idx].std(dim=0))
+        return self.ensemble.next_state(mean, var)
+
+
 @dataclass(frozen=True)
 class OpenLoop:
-    """Study 1 arrays for one split, each (start, horizon); NaN rows where the start is -1."""
+    """Study 1 arrays for one split, named as the `model_error` variables; NaN rows where the
+    start is -1 (padding)."""
 
     error: np.ndarray
-    """L2 norm of predicted minus true observation."""
+    """(start, horizon) L2 norm of predicted minus true observation."""
     error_normalized: np.ndarray
-    """The same after dividing each dimension by its standard deviation."""
+    """(start, horizon) the same after dividing each dimension by its standard deviation."""
     disagreement: np.ndarray
-    """Ensemble disagreement at each step of the rollout (`SpreadTracking`: the elites' spread
-    of predicted means from the state the rollout reached); NaN for other models."""
+    """(start, horizon) ensemble disagreement at each step of the rollout (the elites' spread of
+    predicted means from the state the rollout reached; L2 norm of `prediction_spread`); NaN for
+    other models."""
+    prediction: np.ndarray
+    """(start, horizon, obs_dim) the predicted observations the error measures."""
+    prediction_spread: np.ndarray
+    """(start, horizon, obs_dim) the elites' std of predicted means per dimension; NaN for other
+    models."""
+
+    @classmethod
+    def empty(cls, starts: int, horizon: int, obs_dim: int) -> OpenLoop:
+        """All NaN: no model yet, or no valid start."""
+        nan = lambda *shape: np.full(shape, np.nan, np.float32)  # noqa: E731
+        return cls(nan(starts, horizon), nan(starts, horizon), nan(starts, horizon),
+                   nan(starts, horizon, obs_dim), nan(starts, horizon, obs_dim))
+
+
+def snapshot_record(splits: list[OpenLoop], starts: np.ndarray) -> dict[str, np.ndarray]:
+    """One snapshot's `model_error` arrays: every `OpenLoop` field stacked over the splits
+    (split, start, ...), and `start_step` = `starts` (split, start)."""
+    out = {f.name: np.stack([getattr(r, f.name) for r in splits]) for f in fields(OpenLoop)}
+    return {**out, "start_step": starts}
 
 
 def open_loop(model: Dynamics, replay: Replay, starts: np.ndarray, horizon: int, obs_std: np.ndarray) -> OpenLoop:
     """Roll `model` open loop from every start with the recorded actions and compare."""
-    err = np.full((len(starts), horizon), np.nan, np.float32)
-    err_n, spread = np.full_like(err, np.nan), np.full_like(err, np.nan)
+    out = OpenLoop.empty(len(starts), horizon, replay.obs.shape[1])
     ok = starts >= 0
     if not ok.any():
-        return OpenLoop(err, err_n, spread)
+        return out
     t = starts[ok]
     window = t[:, None] + np.arange(horizon)[None, :]  # (start, horizon) replay rows
     sim = replay.sim_state[t] if replay.sim_state.shape[1] else None
     # a time-varying model (linear-tv) starts at each start's time step within its episode
     time = torch.as_tensor(time_in_episode(replay, t)) if getattr(model, "time_indexed", False) else None
     state = ModelState(torch.as_tensor(replay.obs[t]), sim, time)
-    tracker = SpreadTracking(model) if isinstance(model, GaussianEnsemble) and len(model.elites) > 1 else None
+    tracker = _DimSpread(model) if isinstance(model, GaussianEnsemble) and len(model.elites) > 1 else None
     with torch.no_grad():
         pred = (tracker or model).rollout(state, torch.as_tensor(replay.action[window])).numpy()  # (start, H, obs)
     true = replay.next_obs[window]  # (start, H, obs)
     diff = pred - true
-    err[ok] = np.linalg.norm(diff, axis=-1)
-    err_n[ok] = np.linalg.norm(diff / np.maximum(obs_std, 1e-8), axis=-1)
+    out.error[ok] = np.linalg.norm(diff, axis=-1)
+    out.error_normalized[ok] = np.linalg.norm(diff / np.maximum(obs_std, 1e-8), axis=-1)
+    out.prediction[ok] = pred
     if tracker is not None:
-        spread[ok] = torch.stack(tracker.take(), dim=1).numpy()
-    return OpenLoop(err, err_n, spread)
+        spread = torch.stack(tracker.take(), dim=1)  # (start, H, obs)
+        out.prediction_spread[ok] = spread.numpy()
+        out.disagreement[ok] = spread.norm(dim=-1).numpy()
+    return out
 
 
 def open_loop_errors(

@@ -46,7 +46,8 @@ class TrainRecorder:
         if not w.has_group("model_error"):
             w.add_group(
                 "model_error",
-                coords={"split": list(SPLITS), "start": np.arange(starts), "horizon": np.arange(1, horizon + 1)},
+                coords={"split": list(SPLITS), "start": np.arange(starts), "horizon": np.arange(1, horizon + 1),
+                        "obs_dim": np.arange(obs_dim)},
                 extra={
                     "start_step": Var(("snapshot", "split", "start"), "int64", "1",
                                       "replay step of the start state (-1: no valid start)"),
@@ -75,7 +76,8 @@ class TrainRecorder:
 
     def snapshot(self, index: int, env_step: int, result: EvalResult, model_error: dict[str, np.ndarray] | None,
                  model_fit_step: int) -> None:
-        """Evaluation returns, critic samples and (if a model exists) open-loop errors."""
+        """Evaluation returns, critic samples and (if a model exists) open-loop errors and
+        predictions (`model_error`: arrays by variable name, each (split, start, ...))."""
         w = self.writer
         w.append("eval", snapshot=[index], env_step=[env_step], **{"return": result.returns[None]},
                  length=result.lengths[None])
@@ -83,6 +85,7 @@ class TrainRecorder:
                  return_true=result.return_true[None], t=result.t[None], episode=result.episode[None],
                  censored=result.censored[None])
         if model_error is not None:
+            # the group's own variables: a resumed store written before `prediction` existed lacks it
+            stored = set(w.appended_variables("model_error")) - {"snapshot", "env_step", "model_fit_step"}
             w.append("model_error", snapshot=[index], env_step=[env_step], model_fit_step=[model_fit_step],
-                     error=model_error["error"][None], error_normalized=model_error["error_normalized"][None],
-                     disagreement=model_error["disagreement"][None], start_step=model_error["start_step"][None])
+                     **{k: model_error[k][None] for k in stored})

@@ -16,8 +16,9 @@ DATASETS = REPO / "datasets"
 
 @pytest.mark.parametrize(("view", "charts"), [
     # Q accuracy: one chart per run it selects by default, the first three training runs with a
-    # critic group (mve_ddpg_halfcheetah and the Study 2 pair q_accuracy_ddpg, q_accuracy_mve_oracle)
-    ("views/learning_curves.py", 1), ("views/model_error.py", 2), ("views/q_accuracy.py", 3),
+    # critic group (mve_ddpg_halfcheetah and the Study 2 pair q_accuracy_ddpg, q_accuracy_mve_oracle);
+    # rollout viewer: the first run with stored predictions (gallery_mbpo_s0)
+    ("views/learning_curves.py", 1), ("views/model_error.py", 2), ("views/rollout.py", 1), ("views/q_accuracy.py", 3),
     ("views/model_comparison.py", 2), ("views/generalization.py", 2), ("views/gradient_error.py", 2),
     ("views/buffer.py", 2),
 ])
@@ -84,9 +85,11 @@ def test_q_page_keeps_censored_samples_far_from_the_cut(datasets: Path) -> None:
 # bundled training runs (mve_ddpg_halfcheetah and the Study 2 pair): the multi-run pages show
 # every selected one, so the Q accuracy page draws one chart per copy of each
 TRAINING = sorted(p.name for p in DATASETS.glob("*.zarr.zip") if plain_tree(p).attrs.get("kind") == "training")
-VIEWS = {"views/learning_curves.py": 1, "views/model_error.py": 2, "views/q_accuracy.py": 2 * len(TRAINING),
+# the rollout viewer: the headline training runs predate stored predictions, so it shows its note
+VIEWS = {"views/learning_curves.py": 1, "views/model_error.py": 2, "views/rollout.py": 0,
+         "views/q_accuracy.py": 2 * len(TRAINING),
          "views/model_comparison.py": 2, "views/generalization.py": 2, "views/gradient_error.py": 2, "views/buffer.py": 2}
-SINGLE = {"views/model_error.py": "me_run", "views/model_comparison.py": "mc_run",
+SINGLE = {"views/model_error.py": "me_run", "views/rollout.py": "ro_run", "views/model_comparison.py": "mc_run",
           "views/generalization.py": "gen_run", "views/gradient_error.py": "ge_run", "views/buffer.py": "buf_run"}
 
 
