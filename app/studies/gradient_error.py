@@ -6,6 +6,7 @@ curves are reduced over seeds with `reduce_seeds`, so they carry a `stat` dim (m
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,33 @@ def gradient_error_group(tree: xr.DataTree) -> xr.Dataset:
 def n_seeds(tree: xr.DataTree) -> int:
     """Seeds committed so far (0 if the group is not there yet)."""
     return int(tree[GROUP].sizes.get("seed", 0)) if GROUP in tree.children else 0
+
+
+def pooled_tree(trees: Sequence[xr.DataTree]) -> xr.DataTree:
+    """The seeds of several runs (of one config) as one run: their `gradient_error` groups
+    concatenated along `seed` (renumbered 0..n-1), so every function here reduces over all of
+    them. The first run's root attributes are kept."""
+    if len(trees) == 1:
+        return trees[0]
+    parts = [gradient_error_group(t).drop_vars("seed") for t in trees]
+    ds = xr.concat(parts, dim="seed", data_vars="minimal", coords="minimal", compat="override")
+    ds = ds.assign_coords(seed=np.arange(ds.sizes["seed"]))
+    return xr.DataTree.from_dict({"/": xr.Dataset(attrs=dict(trees[0].attrs)), GROUP: ds})
+
+
+def by_config(parts: Mapping[str, xr.DataArray], keys: Mapping[str, str]) -> xr.DataArray:
+    """One reduction per config (label -> array) stacked along a `config` dim, with each
+    config's key (`config_key`, its colour) and seed count (`n_seeds`) as coordinates."""
+    first = next(iter(parts.values()))
+    out = xr.concat(list(parts.values()), dim=xr.Variable("config", list(parts)), join="outer",
+                    coords="minimal", compat="override", combine_attrs="override")
+    coords = {"config_key": ("config", [keys[c] for c in parts])}
+    if "n_seeds" in first.attrs:
+        coords["n_seeds"] = ("config", [int(p.attrs["n_seeds"]) for p in parts.values()])
+    out = out.assign_coords(coords)
+    if len(parts) > 1:
+        out.attrs.pop("n_seeds", None)  # differs per config: the coordinate says it
+    return out
 
 
 def l1_vs_horizon(tree: xr.DataTree, band: Band) -> xr.DataArray:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import streamlit as st
 
 from app import state
-from app.library import RunEntry, store_mtime
+from app.library import RunEntry, run_names, store_mtime
 from app.widgets import urlstate
 
 SELECTION = "selected_runs"
@@ -100,6 +100,19 @@ def choose_runs(runs: dict[str, RunEntry], *, key: str, label: str = "Runs", max
     missing_note(library())
     live_view([runs[k] for k in keys])
     return keys
+
+
+def names(runs: dict[str, RunEntry], keys: Sequence[str]) -> dict[str, str]:
+    """Run key -> the short name legends and headers use (`run_names` of the chosen runs)."""
+    return run_names([runs[k] for k in keys])
+
+
+def export_stem(runs: dict[str, RunEntry], keys: Sequence[str]) -> str:
+    """The start of export file names: the run's stem, or the first run's plus how many more."""
+    if not keys:
+        return "no_run"
+    first = runs[keys[0]].stem
+    return first if len(keys) == 1 else f"{first}_and_{len(keys) - 1}_more"
 
 
 def choose_run(runs: dict[str, RunEntry], *, key: str, label: str = "Run") -> RunEntry:
