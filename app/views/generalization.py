@@ -22,17 +22,7 @@ st.caption(
 
 runs = chooser.library_or_stop(study.KIND, "generalization run",
                                 "`python -m engine study generalization` writes them")
-keys = chooser.choose_runs(runs, key="gen_runs", max_default=1)
-names = chooser.names(runs, keys)
-empty = [names[k] for k in keys if runs[k].opened.tree is None or not study.available(runs[k].opened.tree)]
-if empty:
-    st.info(f"**{', '.join(empty)}**: no committed check yet. Come back later.")
-trees = {names[k]: runs[k].opened.tree for k in keys if names[k] not in empty}
-if not trees:
-    if not keys:
-        st.info("Choose at least one run.")
-    st.stop()
-stem = chooser.export_stem(runs, [k for k in keys if names[k] in trees])
+trees, stem = chooser.choose_ready(runs, key="gen_runs", ready=study.available, not_ready="no committed check yet")
 colours = run_colours(compare.config_keys(trees))
 attrs = compare.runs_attrs(trees)
 

@@ -25,17 +25,8 @@ st.caption(
 
 runs = chooser.library_or_stop(study.KIND, "gradient_error run",
                                 "`python -m engine study gradient-error` writes them")
-keys = chooser.choose_runs(runs, key="ge_runs", max_default=1)
-names = chooser.names(runs, keys)
-empty = [names[k] for k in keys if runs[k].opened.tree is None or study.n_seeds(runs[k].opened.tree) == 0]
-if empty:
-    st.info(f"**{', '.join(empty)}**: no committed seed yet. Come back later.")
-trees = {names[k]: runs[k].opened.tree for k in keys if names[k] not in empty}
-if not trees:
-    if not keys:
-        st.info("Choose at least one run.")
-    st.stop()
-stem = chooser.export_stem(runs, [k for k in keys if names[k] in trees])
+trees, stem = chooser.choose_ready(runs, key="ge_runs", ready=lambda t: study.n_seeds(t) > 0,
+                                   not_ready="no committed seed yet")
 
 urlstate.bind("ge_band", "std", options=list(BANDS))
 urlstate.bind("ge_log", True)

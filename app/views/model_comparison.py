@@ -25,17 +25,8 @@ st.caption(
 runs = chooser.library_or_stop(
     study.KIND, "model_comparison run",
     "`python -m engine study model-comparison --buffer RUN.zarr --out OUT.zarr` makes one")
-keys = chooser.choose_runs(runs, key="mc_runs", max_default=1, label="Runs (one facet each)")
-names = chooser.names(runs, keys)
-empty = [names[k] for k in keys if runs[k].opened.tree is None or study.n_stages(runs[k].opened.tree) == 0]
-if empty:
-    st.info(f"**{', '.join(empty)}**: no committed stage yet. Come back later.")
-trees = {names[k]: runs[k].opened.tree for k in keys if names[k] not in empty}
-if not trees:
-    if not keys:
-        st.info("Choose at least one run.")
-    st.stop()
-stem = chooser.export_stem(runs, [k for k in keys if names[k] in trees])
+trees, stem = chooser.choose_ready(runs, key="mc_runs", label="Runs (one facet each)",
+                                   ready=lambda t: study.n_stages(t) > 0, not_ready="no committed stage yet")
 colours = run_colours(compare.config_keys(trees))
 
 groups = {n: t[study.GROUP] for n, t in trees.items()}

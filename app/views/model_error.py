@@ -32,18 +32,12 @@ if not with_data:
     st.info("None of the training runs has a model-error snapshot yet (a run records them when it has "
             "a dynamics model). Come back later.")
     st.stop()
-keys = chooser.choose_runs(with_data, key="me_runs", max_default=1,
-                           label="Runs (one: its snapshots over training; several: compared at one step)")
-names = chooser.names(with_data, keys)
-notes = {names[k]: study.skipped_note(with_data[k].opened.tree) for k in keys}
+trees, stem = chooser.choose_ready(with_data, key="me_runs", ready=lambda t: bool(study.usable_snapshots(t)),
+                                   label="Runs (one: its snapshots over training; several: compared at one step)",
+                                   not_ready="no snapshot with a fitted model and a valid start yet")
+notes = {n: study.skipped_note(t) for n, t in trees.items()}
 if any(notes.values()):
-    st.caption("Not shown: " + "; ".join((f"{n}: {v}" if len(keys) > 1 else v) for n, v in notes.items() if v) + ".")
-trees = {names[k]: with_data[k].opened.tree for k in keys if study.usable_snapshots(with_data[k].opened.tree)}
-if not trees:
-    st.info("Choose at least one run." if not keys else f"**{', '.join(names.values())}**: no snapshot with a "
-            "fitted model and a valid start yet. Come back later.")
-    st.stop()
-stem = chooser.export_stem(with_data, [k for k in keys if names[k] in trees])
+    st.caption("Not shown: " + "; ".join((f"{n}: {v}" if len(trees) > 1 else v) for n, v in notes.items() if v) + ".")
 
 urlstate.bind("me_mode", "aggregate", options=list(MODES))
 urlstate.bind("me_center", "mean", options=list(CENTERS))
