@@ -122,8 +122,10 @@ def runs_error_figure(curves: xr.DataArray, *, log_y: bool = False, bands: bool 
               f"band: {curves.attrs.get('band_label', '')})",
         xaxis_title=axis_title(curves["horizon"].attrs, fallback="open-loop horizon"),
         yaxis_title=axis_title(curves.attrs, fallback="error"),
-        yaxis_type="log" if log_y else "linear", hovermode="closest", height=500,
-        legend={"title": {"text": "solid: holdout · dashed: test"}},
+        yaxis_type="log" if log_y else "linear", hovermode="closest",
+        height=460 + 22 * len(pairs),  # the legend, one row per line below the plot, takes its share
+        legend={"title": {"text": "solid: holdout · dashed: test"}, "orientation": "h", "yanchor": "top",
+                "y": -0.15, "x": 0},
     )
     return fig
 
@@ -153,7 +155,7 @@ def error_heatmap_figure(heats: Mapping[str, xr.DataArray], *, log_z: bool = Fal
         for k, split in enumerate(splits):
             tag = f"{run}/{split}" if several else split
             z = shown[run][k].T  # (horizon, snapshot)
-            empty = ~np.isfinite(z).any(axis=0)
+            empty = ~np.isfinite(raws[run][k].T).any(axis=0)  # not log10(0) of an exact model: no data
             if empty.any():  # grey columns saying why a snapshot has no value
                 reason = np.where(fitted, "no valid start state", "no model fitted yet")
                 fig.add_trace(go.Heatmap(

@@ -225,3 +225,44 @@ def test_a_run_has_one_colour_on_every_page(monkeypatch: pytest.MonkeyPatch, tmp
     assert panels == expected
     table = at.dataframe[0].value  # the summary: one row per run, its MSE as on its panel
     assert list(table["run"]) == list(expected)
+
+
+def test_the_multi_run_exports_round_trip_through_netcdf_and_csv() -> None:
+    """Every panel's data with several runs (a `run`, `line` or `config` dim, per-run
+    coordinates, the runs' identity as list attributes) is written and read back."""
+    import io
+
+    from app.export import data_csv, data_netcdf
+    from app.studies import compare, generalization, model_comparison
+    from app.studies import gradient_error as ge
+    from app.studies import model_error as me
+    from engine.record import open_run
+
+    from app_helpers import BUNDLED, REPO
+
+    def both(path: Path) -> dict[str, xr.DataTree]:
+        return {"a": open_run(path), "b": open_run(path)}
+
+    pair = {Path(p).name: open_run(REPO / "datasets" / p) for p in GALLERY}
+    last = {n: me.usable_snapshots(t)[-1] for n, t in pair.items()}
+    curves = me.runs_error_vs_horizon(pair, last, compare.config_groups(pair), "std")
+    gen = {n: generalization.curves(t) for n, t in both(REPO / "datasets" / "generalization_halfcheetah.zarr.zip").items()}
+    mc = both(REPO / "datasets" / "model_comparison.zarr.zip")
+    grads = both(BUNDLED)
+    pooled = ge.pooled_tree(list(grads.values()))
+    panels = [
+        me.curves_plot_data(curves).assign_attrs(compare.runs_attrs(pair, step=1)),
+        compare.stack_runs({n: me.heatmap_plot_data(me.error_heatmap(t)) for n, t in pair.items()}),
+        compare.stack_runs({n: generalization.error_plot_data(ds) for n, ds in gen.items()}),
+        compare.stack_runs({n: model_comparison.mse_vs_stage(t, 3).to_dataset(name="mse") for n, t in mc.items()}),
+        ge.l1_plot_data(ge.by_config({"x": ge.l1_vs_horizon(pooled, "std"), "y": ge.l1_vs_horizon(grads["a"], "std")},
+                                     {"x": "kx", "y": "ky"})).assign_attrs(compare.runs_attrs(grads)),
+    ]
+    for data in panels:
+        back = xr.open_dataset(io.BytesIO(data_netcdf(data)), engine="h5netcdf").load()
+        assert set(back.data_vars) == set(data.data_vars)
+        for name in data.data_vars:
+            np.testing.assert_allclose(back[name].values, data[name].values.astype(float), equal_nan=True)
+        assert data_csv(data).count(b"\n") > 1
+    assert panels[0].attrs["runs"] == list(pair) and len(panels[0].attrs["run_id"]) == 2
+    assert panels[1].sizes["run"] == panels[2].sizes["run"] == panels[3].sizes["run"] == 2
