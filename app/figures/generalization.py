@@ -61,7 +61,7 @@ def error_vs_kl_figure(curves: Mapping[str, xr.Dataset], *, colours: Mapping[str
     fig.update_layout(
         template=TEMPLATE, title="Frozen model error vs policy shift" + (", one facet per run" if several else ""),
         height=480 + 320 * (rows - 1), legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
-        margin={"t": 100},
+        margin={"t": 130 if several else 100},
     )
     return fig
 

@@ -31,12 +31,14 @@ def _lines(fig: go.Figure, da: xr.DataArray, x: np.ndarray, xdim: str, *, tag: s
             ), row=row, col=col)
 
 
-def _faceted(mses: Mapping[str, xr.DataArray], colours: Mapping[str, str] | None, title: Callable[[xr.DataArray], str],
-             x: Callable[[xr.DataArray], np.ndarray], xdim: str, x_title: str, log_y: bool) -> go.Figure:
-    """One facet per run, titled `RUN: title(run's data)` in the run's colour (a single run: no
-    facet, the figure's title); trace `meta` is `model/split`, prefixed `RUN/` for several."""
+def _faceted(mses: Mapping[str, xr.DataArray], colours: Mapping[str, str] | None, title: str,
+             facet: Callable[[xr.DataArray], str], x: Callable[[xr.DataArray], np.ndarray], xdim: str,
+             x_title: str, log_y: bool) -> go.Figure:
+    """One facet per run, titled `RUN: facet(run's data)` in the run's colour; a single run has
+    no facet title, and `facet` joins the figure's `title`. Trace `meta` is `model/split`,
+    prefixed `RUN/` for several runs."""
     several = len(mses) > 1
-    fig = facets([f"{run}: {title(da)}" if several else "" for run, da in mses.items()],
+    fig = facets([f"{run}: {facet(da)}" if several else "" for run, da in mses.items()],
                  [(colours or {}).get(run) for run in mses], cols=FACET_COLUMNS, shared_yaxes=True,
                  horizontal_spacing=0.05)
     for k, (run, da) in enumerate(mses.items()):
@@ -47,9 +49,9 @@ def _faceted(mses: Mapping[str, xr.DataArray], colours: Mapping[str, str] | None
     fig.update_yaxes(title_text=axis_title(da.attrs, "multi-step mean squared error"), col=1)
     rows = (len(mses) - 1) // FACET_COLUMNS + 1
     fig.update_layout(
-        template=TEMPLATE, title=title(da).split(" at ")[0] + ", one facet per run" if several else title(da), yaxis_type="log" if log_y else "linear",
-        height=440 + 300 * (rows - 1), legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
-        margin={"t": 110},
+        template=TEMPLATE, title=f"{title}, one facet per run" if several else f"{title} {facet(da)}", yaxis_type="log" if log_y else "linear",
+        height=440 + 300 * (rows - 1), legend={"orientation": "h", "yanchor": "top", "y": -0.22, "x": 0},
+        margin={"t": 80},
     )
     fig.update_yaxes(type="log" if log_y else "linear")
     return fig
@@ -59,8 +61,8 @@ def mse_vs_horizon_figure(mses: Mapping[str, xr.DataArray], *, log_y: bool = Tru
                           colours: Mapping[str, str] | None = None) -> go.Figure:
     """Per run (model, split, horizon): colour per model class, line style per split."""
     return _faceted(
-        mses, colours, lambda da: (f"Multi-step MSE vs horizon at stage {da.attrs.get('stage')} "
-                                   f"({da.attrs.get('n_episodes')} training episodes)"),
+        mses, colours, "Multi-step MSE vs horizon",
+        lambda da: f"at stage {da.attrs.get('stage')} ({da.attrs.get('n_episodes')} training episodes)",
         lambda da: da["horizon"].values, "horizon",
         axis_title(next(iter(mses.values()))["horizon"].attrs, "prediction horizon"), log_y)
 
@@ -69,6 +71,6 @@ def mse_vs_stage_figure(mses: Mapping[str, xr.DataArray], *, log_y: bool = True,
                         colours: Mapping[str, str] | None = None) -> go.Figure:
     """Per run (model, split, stage) against the number of training episodes of each stage."""
     return _faceted(
-        mses, colours, lambda da: f"Multi-step MSE at horizon {da.attrs.get('horizon')} vs data",
+        mses, colours, "Multi-step MSE vs data", lambda da: f"at horizon {da.attrs.get('horizon')}",
         lambda da: da["n_episodes"].values, "episodes",
         axis_title(next(iter(mses.values()))["n_episodes"].attrs, "training episodes"), log_y)
