@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 import xarray as xr
 from plotly.subplots import make_subplots
 
-from app.figures.style import SEED_SYMBOLS, TEMPLATE, axis_title, colour, facets
+from app.figures.style import SEED_SYMBOLS, TEMPLATE, axis_title, band_trace, colour, facets, run_colours
 
 STEP_SCALE = "Viridis"
 FACET_COLUMNS = 2
@@ -67,11 +67,12 @@ def error_vs_kl_figure(curves: Mapping[str, xr.Dataset], *, colours: Mapping[str
 
 
 def slope_figure(fits: Mapping[str, tuple[xr.Dataset, xr.Dataset, xr.Dataset]], *,
-                 colours: Mapping[str, str] | None = None) -> go.Figure:
+                 colours: Mapping[str, str] | None = None, per_config: xr.DataArray | None = None) -> go.Figure:
     """Left: the checks with KL <= kl_max and each probe's fitted line. Right: the fitted slope
     vs data size with +-1 standard error bars. `fits` maps a run to its (curves, local_slopes,
     fitted_lines); with several runs each is drawn in its colour (probes told apart by marker
-    symbol on the left), one slope line per run on the right."""
+    symbol on the left), one slope line per run on the right, or with `per_config` (from
+    `config_slopes`) the centre and band over each config's seeds instead (`meta` CONFIG/slopes)."""
     several = len(fits) > 1
     kl_max = next(iter(fits.values()))[1].attrs["kl_max"]
     fig = make_subplots(rows=1, cols=2, column_widths=[0.55, 0.45], horizontal_spacing=0.12,
@@ -94,12 +95,16 @@ def slope_figure(fits: Mapping[str, tuple[xr.Dataset, xr.Dataset, xr.Dataset]], 
                                          name=f"{name} fit", meta=f"{tag}probe {p} fit", legendgroup=name,
                                          showlegend=False, line={"color": c, "dash": "dash"}), row=1, col=1)
         ok = np.isfinite(slopes["slope"].values)
+        if per_config is not None:
+            continue
         c = (colours or {}).get(run, SLOPE_COLOUR) if several else SLOPE_COLOUR
         fig.add_trace(go.Scatter(
             x=slopes["data_size"].values[ok], y=slopes["slope"].values[ok], mode="lines+markers",
             name=f"{tag}slope ± 1 SE", meta=f"{tag}slopes", line={"color": c}, marker={"size": 9},
             error_y={"type": "data", "array": slopes["slope_stderr"].values[ok], "visible": True},
         ), row=1, col=2)
+    if per_config is not None:
+        _config_slopes(fig, per_config)
     ds, slopes, _ = next(iter(fits.values()))
     fig.update_xaxes(title_text=axis_title(ds["kl"].attrs, fallback="KL"), row=1, col=1)
     fig.update_yaxes(title_text=axis_title(ds["model_error"].attrs, fallback="model error"), row=1, col=1)
@@ -108,3 +113,23 @@ def slope_figure(fits: Mapping[str, tuple[xr.Dataset, xr.Dataset, xr.Dataset]], 
     fig.update_layout(template=TEMPLATE, height=460, margin={"t": 110},
                       legend={"orientation": "h", "yanchor": "bottom", "y": 1.08, "x": 0})
     return fig
+
+
+def _config_slopes(fig: go.Figure, per_config: xr.DataArray) -> None:
+    """The right panel per config: centre line and band over its seeds, in the config's colour."""
+    labels = [str(c) for c in per_config["config"].values]
+    colours = run_colours(dict(zip(labels, (str(k) for k in per_config["config_key"].values), strict=True)))
+    centre = "IQM" if per_config.attrs.get("center") == "iqm" else "mean"
+    for label in labels:
+        sel = per_config.sel(config=label)
+        ok = np.isfinite(sel.sel(stat="mean").values)
+        x = per_config["data_size"].values[ok]
+        n = int(sel["n_seeds"])
+        if n > 1:
+            fig.add_trace(band_trace(x, sel.sel(stat="lo").values[ok], sel.sel(stat="hi").values[ok],
+                                     colour_hex=colours[label], name=f"{label} band", group=label), row=1, col=2)
+        fig.add_trace(go.Scatter(
+            x=x, y=sel.sel(stat="mean").values[ok], mode="lines+markers", meta=f"{label}/slopes", legendgroup=label,
+            name=f"{label}: slope, {centre} of {n} seed{'s' if n != 1 else ''}", line={"color": colours[label]},
+            marker={"size": 9},
+        ), row=1, col=2)

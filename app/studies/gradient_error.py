@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from app.studies.spread import Band, reduce_seeds
+from app.studies.spread import Band, reduce_seeds, stats_to_vars
 
 KIND = "gradient_error"
 """The `kind` root attribute of the runs this study reads."""
@@ -123,22 +123,9 @@ def run_attrs(tree: xr.DataTree, **extra: Any) -> dict[str, Any]:
     return {**{k: tree.attrs[k] for k in keys if k in tree.attrs}, **extra}
 
 
-def _stats_to_vars(curve: xr.DataArray) -> xr.Dataset:
-    name = str(curve.name)
-    base = curve.attrs.get("long_name", name)
-    what = {"mean": "mean over seeds", "lo": "band lower edge", "hi": "band upper edge"}
-    ds = xr.Dataset()
-    for stat in curve["stat"].values:
-        var = curve.sel(stat=stat, drop=True)
-        var.attrs = {"long_name": f"{base}, {what.get(str(stat), stat)}", "units": curve.attrs.get("units", "")}
-        ds[f"{name}_{stat}"] = var
-    ds.attrs = {"band": curve.attrs.get("band", ""), "n_seeds": curve.attrs.get("n_seeds", 0)}
-    return ds
-
-
 def l1_plot_data(curve: xr.DataArray, bound: xr.DataArray | None = None) -> xr.Dataset:
     """What panel 1 plots, one variable per line: l1_error_{mean,lo,hi} and the bound."""
-    ds = _stats_to_vars(curve)
+    ds = stats_to_vars(curve)
     if bound is not None:
         ds["bound_shape"] = bound
     return ds
@@ -146,6 +133,6 @@ def l1_plot_data(curve: xr.DataArray, bound: xr.DataArray | None = None) -> xr.D
 
 def gradients_plot_data(curve: xr.DataArray, true_grad: xr.DataArray) -> xr.Dataset:
     """What panel 2 plots: est_grad_{mean,lo,hi} per dynamics/H/param and the true gradient."""
-    ds = _stats_to_vars(curve)
+    ds = stats_to_vars(curve)
     ds["true_grad"] = true_grad
     return ds

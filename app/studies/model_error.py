@@ -17,7 +17,7 @@ import numpy as np
 import xarray as xr
 
 from app.studies.compare import config_keys
-from app.studies.spread import Band, Center, reduce_seeds
+from app.studies.spread import Band, Center, reduce_seeds, stats_to_vars
 from app.studies.training import group_dataset, has_group
 
 GROUP = "model_error"
@@ -192,23 +192,14 @@ def empty_curves(curves: xr.DataArray) -> list[tuple[int, str]]:
 
 def curves_plot_data(curves: xr.DataArray) -> xr.Dataset:
     """What the error-vs-horizon panel plots: {var}_{mean,lo,hi} per snapshot, split, horizon."""
-    name = str(curves.name)
-    base = curves.attrs.get("long_name", name)
-    centre = "IQM" if curves.attrs.get("center") == "iqm" else "mean"
-    what = {"mean": f"{centre} over starts", "lo": "band lower edge", "hi": "band upper edge"}
     n_starts = curves["n_starts"].reset_coords(drop=True)
     curves = curves.drop_vars([c for c in ("n_starts", "config_key") if c in curves.coords])
-    ds = xr.Dataset()
-    for stat in curves["stat"].values:
-        var = curves.sel(stat=stat, drop=True)
-        var.attrs = {"long_name": f"{base}, {what[str(stat)]}", "units": curves.attrs.get("units", "")}
-        ds[f"{name}_{stat}"] = var
+    ds = stats_to_vars(curves, over="starts")
     ds["n_starts"] = n_starts.assign_attrs(long_name="start states evaluated", units="1")
     for coord in ("env_step", "env_steps"):
         if coord in ds.coords:
             ds[coord].attrs = {"long_name": "environment steps at the snapshot", "units": "1"}
-    ds.attrs = {"band": curves.attrs.get("band", ""), "center": curves.attrs.get("center", "mean"),
-                "normalized": int(curves.attrs.get("normalized", False))}
+    ds.attrs = {**ds.attrs, "normalized": int(curves.attrs.get("normalized", False))}
     return ds
 
 

@@ -266,3 +266,25 @@ def test_the_multi_run_exports_round_trip_through_netcdf_and_csv() -> None:
         assert data_csv(data).count(b"\n") > 1
     assert panels[0].attrs["runs"] == list(pair) and len(panels[0].attrs["run_id"]) == 2
     assert panels[1].sizes["run"] == panels[2].sizes["run"] == panels[3].sizes["run"] == 2
+
+
+def test_generalization_slopes_of_seeds_are_the_numpy_mean_and_band_per_data_size() -> None:
+    """Local slopes of three runs, two seeds of one config: per data size the centre and std
+    band of the seeds' slopes; a probe without a slope (NaN) or a data size only one seed has
+    uses the seeds that have it."""
+    from app.studies import generalization as gen
+
+    def slopes(sizes: list[int], values: list[float]) -> xr.Dataset:
+        return xr.Dataset({"slope": ("probe", np.array(values)), "data_size": ("probe", np.array(sizes))},
+                          coords={"probe": np.arange(len(sizes))})
+
+    runs = {"s0": slopes([100, 200, 400], [0.5, 0.25, np.nan]), "s1": slopes([100, 200, 400, 800], [0.7, 0.45, 0.1, 0.2]),
+            "other": slopes([100], [2.0])}
+    out = gen.config_slopes(runs, {"cfg": ["s0", "s1"], "alone": ["other"]}, {"cfg": "k", "alone": "j"}, "std")
+    cfg = out.sel(config="cfg")
+    np.testing.assert_allclose(cfg.sel(stat="mean").values, [0.6, 0.35, 0.1, 0.2])
+    half = np.array([np.std([0.5, 0.7], ddof=1), np.std([0.25, 0.45], ddof=1), 0.0, 0.0])
+    np.testing.assert_allclose(cfg.sel(stat="hi").values, cfg.sel(stat="mean").values + half)
+    assert out["n_seeds"].values.tolist() == [2, 1] and out["config_key"].values.tolist() == ["k", "j"]
+    assert out.sel(config="alone", stat="mean").values.tolist()[0] == 2.0
+    assert np.isnan(out.sel(config="alone", stat="mean").values[1:]).all()
