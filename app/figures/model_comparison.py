@@ -49,7 +49,8 @@ def _faceted(mses: Mapping[str, xr.DataArray], colours: Mapping[str, str] | None
     fig.update_yaxes(title_text=axis_title(da.attrs, "multi-step mean squared error"), col=1)
     rows = (len(mses) - 1) // FACET_COLUMNS + 1
     fig.update_layout(
-        template=TEMPLATE, title=f"{title}, one facet per run" if several else f"{title} {facet(da)}", yaxis_type="log" if log_y else "linear",
+        template=TEMPLATE, title=f"{title}, one facet per run" if several else f"{title} {facet(da)}",
+        yaxis_type="log" if log_y else "linear",
         height=440 + 300 * (rows - 1), legend={"orientation": "h", "yanchor": "top", "y": -0.22, "x": 0},
         margin={"t": 80},
     )

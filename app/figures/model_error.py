@@ -30,6 +30,11 @@ def _hex(colour: str) -> str:
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
+def _centre(curves: xr.DataArray) -> str:
+    """What the line is: the `mean` or the `IQM` of the values reduced."""
+    return "IQM" if curves.attrs.get("center") == "iqm" else "mean"
+
+
 def _log_floor(values: np.ndarray) -> float | None:
     pos = values[np.isfinite(values) & (values > 0)]
     return float(pos.min()) / 10 if pos.size else None
@@ -73,7 +78,8 @@ def error_vs_horizon_figure(curves: xr.DataArray, *, log_y: bool = False, bands:
     what = "normalised " if curves.attrs.get("normalized") else ""
     fig.update_layout(
         template=TEMPLATE,
-        title=f"Open-loop {what}error vs horizon (mean over starts, band: {curves.attrs.get('band_label', '')})",
+        title=(f"Open-loop {what}error vs horizon ({_centre(curves)} over starts, "
+               f"band: {curves.attrs.get('band_label', '')})"),
         xaxis_title=axis_title(curves["horizon"].attrs, fallback="open-loop horizon"),
         yaxis_title=axis_title(curves.attrs, fallback="error"),
         yaxis_type="log" if log_y else "linear", hovermode="closest", height=500,
@@ -115,10 +121,9 @@ def runs_error_figure(curves: xr.DataArray, *, log_y: bool = False, bands: bool 
             marker={"size": 6, "symbol": SEED_SYMBOLS[ranks[line] % len(SEED_SYMBOLS)]},
         ))
     what = "normalised " if curves.attrs.get("normalized") else ""
-    centre = "IQM" if curves.attrs.get("center") == "iqm" else "mean"
     fig.update_layout(
         template=TEMPLATE,
-        title=f"Open-loop {what}error vs horizon ({centre} over the starts of each line's runs, "
+        title=f"Open-loop {what}error vs horizon ({_centre(curves)} over the starts of each line's runs, "
               f"band: {curves.attrs.get('band_label', '')})",
         xaxis_title=axis_title(curves["horizon"].attrs, fallback="open-loop horizon"),
         yaxis_title=axis_title(curves.attrs, fallback="error"),

@@ -52,7 +52,8 @@ def q_density_figure(samples: xr.DataArray, *, axis_range: tuple[float, float] |
         line={"color": UNITY_COLOUR, "dash": "dash", "width": 1.5}, hoverinfo="skip",
     ))
     fig.update_layout(
-        template=TEMPLATE, title={"text": title, "font": {"color": title_colour} if title_colour else {}}, height=440, showlegend=True,
+        template=TEMPLATE, title={"text": title, "font": {"color": title_colour} if title_colour else {}},
+        height=440, showlegend=True,
         legend={"orientation": "h", "yanchor": "top", "y": -0.16, "x": 0},
         xaxis={"title": "true discounted return (normalised)", "range": list(axis_range),
                "constrain": "domain", "zeroline": False},

@@ -63,7 +63,8 @@ bound = study.by_config({c: study.bound_shape(t, curve.sel(config=c, stat="mean"
 fig = figures.l1_error_figure(curve, bound, log_y=log_y)
 st.plotly_chart(fig, key="ge_l1_chart")
 st.caption("Colour: the run's config (the seeds of its runs pooled); solid: true dynamics, dashed: learned. "
-           + ("Thin dashed (true) and dotted (learned): the Lemma 4.1 bound c1(H)·eps_f + c2(H)·eps_Q (eps_f = 0 for the true dynamics), "
+           + ("Thin dashed (true) and dotted (learned): the Lemma 4.1 bound c1(H)·eps_f + c2(H)·eps_Q "
+              "(eps_f = 0 for the true dynamics), "
               "scaled per dynamics to equal the measured mean at H = 0. Its constants are unknown, so "
               "only its shape in H is meaningful, not its level. The y axis fits the measured curves; "
               "double-click the plot to see all of a bound that grows beyond them." if show_bound else ""))

@@ -61,7 +61,8 @@ else:
     urlstate.remember("me_step")
 c_center, c_band, c_norm, c_log, c_bands = st.columns([2, 3, 2, 2, 1], vertical_alignment="bottom")
 center = c_center.selectbox("Centre", list(CENTERS), format_func=CENTERS.get, key="me_center")
-band = c_band.selectbox("Spread over start states", list(BANDS), key="me_band", format_func=lambda b: band_label(b, center))
+band = c_band.selectbox("Spread over start states", list(BANDS), key="me_band",
+                        format_func=lambda b: band_label(b, center))
 normalized = c_norm.toggle("Normalised error", key="me_norm",
                            help="error_normalized: each state dimension divided by its std in the replay "
                                 "buffer before the L2 norm (dimensionless); off: the raw L2 error.")
@@ -95,7 +96,7 @@ else:
     st.caption("Colour: the run's config (seeds of a config share it; marker symbols tell them apart). Solid: "
                "holdout, dashed: test. " + ("The start states of every seed of a config are pooled: centre and "
                                             "band over all of them. " if mode == "aggregate" else "")
-               + "".join("  \n" + f"**{line}**: {', '.join(runs_)}" for line, runs_ in groups.items() if len(runs_) > 1))
+               + "".join(f"  \n**{line}**: {', '.join(names)}" for line, names in groups.items() if len(names) > 1))
     export_controls(fig, study.curves_plot_data(curves).assign_attrs(compare.runs_attrs(trees, step=int(step))),
                     f"{stem}_model_error_vs_horizon_step{step}", key="me_curve")
 
