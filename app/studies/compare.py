@@ -6,6 +6,7 @@ Pure functions on opened runs (`xarray.DataTree`) keyed by a display name (`run_
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -23,10 +24,19 @@ def config_keys(trees: Mapping[str, xr.DataTree]) -> dict[str, str]:
     return {name: training.config_key(tree) for name, tree in trees.items()}
 
 
+def _label_key(tree: xr.DataTree, key: str) -> str:
+    """The config key with the run's `algorithm` and `env_id` attributes added as `algo` and
+    `env_id` where the config has none (a study's config), so its label starts with them."""
+    cfg = json.loads(key)
+    extra = {k: tree.attrs[a] for k, a in (("algo", "algorithm"), ("env_id", "env_id"))
+             if k not in cfg and a in tree.attrs}
+    return json.dumps({**extra, **cfg}, sort_keys=True, default=str)
+
+
 def config_groups(trees: Mapping[str, xr.DataTree]) -> dict[str, list[str]]:
-    """Config label -> the names of its runs (seeds of one config), labels sorted (the order
-    colours are taken in), runs in the order given."""
-    keys = config_keys(trees)
+    """Config label (`training.config_labels`: `algo · env`, plus keys telling configs apart)
+    -> the names of its runs (seeds of one config); labels sorted, runs in the order given."""
+    keys = {name: _label_key(trees[name], key) for name, key in config_keys(trees).items()}
     labels = training.config_labels(list(keys.values()))
     groups: dict[str, list[str]] = {}
     for name, key in keys.items():

@@ -288,3 +288,19 @@ def test_generalization_slopes_of_seeds_are_the_numpy_mean_and_band_per_data_siz
     assert out["n_seeds"].values.tolist() == [2, 1] and out["config_key"].values.tolist() == ["k", "j"]
     assert out.sel(config="alone", stat="mean").values.tolist()[0] == 2.0
     assert np.isnan(out.sel(config="alone", stat="mean").values[1:]).all()
+
+
+def test_runs_of_a_study_are_grouped_and_labelled_by_algorithm_and_env(tmp_path: Path) -> None:
+    """Study configs (no `algo`/`env_id` keys) take their label from the run's attributes; the
+    same store twice is one config, another store another."""
+    from app.studies import compare
+    from engine.record import open_run
+
+    from app_helpers import BUNDLED
+    from app_synthetic import write_store
+
+    write_store(tmp_path / "synth.zarr")
+    trees = {"a": open_run(BUNDLED), "b": open_run(BUNDLED), "c": open_run(tmp_path / "synth.zarr")}
+    labels = {name: f"{t.attrs['algorithm']} · {t.attrs['env_id']}" for name, t in trees.items()}
+    assert compare.config_groups(trees) == {labels["c"]: ["c"], labels["a"]: ["a", "b"]}
+    assert list(compare.group_keys(trees).values()) == [compare.config_keys(trees)[n] for n in ("c", "a")]
