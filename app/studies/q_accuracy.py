@@ -173,6 +173,13 @@ def summary(samples: xr.DataArray) -> xr.DataArray:
     return out
 
 
+def summary_record(stats: xr.DataArray) -> dict[str, float | int]:
+    """`summary` as a table row: bias, MSE, Pearson r (floats) and the sample counts (ints),
+    keyed by what the page calls them."""
+    return {SUMMARY_LABELS.get(s, SUMMARY_HELP[s]): (int if s.startswith("n_") else float)(stats.sel(stat=s))
+            for s in SUMMARY}
+
+
 def common_range(samples: list[xr.DataArray], pad: float = 0.05) -> tuple[float, float] | None:
     """One axis range covering both quantities of all `samples` (so side-by-side panels share
     their axes and each panel is square around the unity line), padded by `pad` of its width."""

@@ -83,8 +83,7 @@ for row in range(math.ceil(len(keys) / COLUMNS)):
                                            title_colour=colours[names[k]])
             st.plotly_chart(fig, key=f"qa_chart_{k}")
             rows.append({"run": names[k], "algorithm": tree.attrs.get("algorithm", ""), "env step": a["env_step"],
-                         **{study.SUMMARY_LABELS.get(s, study.SUMMARY_HELP[s]): (int if s.startswith("n_") else float)(
-                             stats.sel(stat=s)) for s in study.SUMMARY}})
+                         **study.summary_record(stats)})
             m1, m2, m3 = st.columns(3)
             for m, stat in zip((m1, m2, m3), ("bias", "mse", "corr"), strict=True):
                 m.metric(study.SUMMARY_LABELS[stat], f"{float(stats.sel(stat=stat)):.3g}",
