@@ -9,7 +9,30 @@ import plotly.graph_objects as go
 import xarray as xr
 from plotly.subplots import make_subplots
 
-from app.figures.style import TEMPLATE, TRUE_VALUE_COLOUR, axis_title, band_trace, colour
+from app.figures.style import TEMPLATE, TRUE_VALUE_COLOUR, axis_title, band_trace, colour, run_colours
+
+DYNAMICS_DASH = {"true": "solid", "learned": "dash"}
+DYNAMICS_SYMBOL = {"true": "circle", "learned": "x"}
+"""With configs coloured by their key, the dynamics are told apart by line dash and marker."""
+
+
+def _configs(da: xr.DataArray) -> list[tuple[str, str, xr.DataArray]]:
+    """(legend prefix, config label, slice) per config of `da` (dim `config`, from `by_config`);
+    a single slice with no prefix when `da` has no `config` dim or only one config."""
+    if "config" not in da.dims:
+        return [("", "", da)]
+    labels = [str(c) for c in da["config"].values]
+    return [("" if len(labels) == 1 else f"{c} · ", c, da.sel(config=c)) for c in labels]
+
+
+def _style(curve: xr.DataArray, label: str, dyn: str, i: int) -> tuple[str, str, str]:
+    """(colour, dash, marker symbol) of a config's dynamics: the config's colour when the curve
+    carries config keys (several runs, `by_config`), else the fixed dynamics colours."""
+    if "config_key" in curve.coords:
+        keys = dict(zip((str(c) for c in curve["config"].values), (str(k) for k in curve["config_key"].values),
+                        strict=True))
+        return run_colours(keys)[label], DYNAMICS_DASH.get(dyn, "dot"), DYNAMICS_SYMBOL.get(dyn, "circle")
+    return colour(dyn, i), "solid", "circle"
 
 
 def _horizon_title(da: xr.DataArray) -> str:
@@ -39,30 +62,29 @@ def l1_error_figure(
         vals = curve.values[np.isfinite(curve.values) & (curve.values > 0)]
         floor = float(vals.min()) / 10 if vals.size else None
     dynamics = [str(d) for d in curve["dynamics"].values]
-    for i, dyn in enumerate(dynamics):  # bands first, so no band hides another dynamics' line
-        sel = curve.sel(dynamics=dyn)
-        lo, hi = sel.sel(stat="lo").values, sel.sel(stat="hi").values
-        if floor is not None:
-            lo, hi = np.maximum(lo, floor), np.maximum(hi, floor)
-        fig.add_trace(band_trace(x, lo, hi, colour_hex=colour(dyn, i), name=f"{dyn} band", group=dyn))
-    for i, dyn in enumerate(dynamics):
-        c = colour(dyn, i)
-        fig.add_trace(
-            go.Scatter(
-                x=x, y=curve.sel(dynamics=dyn, stat="mean").values, mode="lines+markers",
-                name=f"{dyn} dynamics", legendgroup=dyn, line={"color": c, "width": 2.5},
-                marker={"size": 6},
-            )
-        )
-        if bound is not None and dyn in bound["dynamics"].values:
-            b = bound.sel(dynamics=dyn).values
-            if np.isfinite(b).any():
-                fig.add_trace(
-                    go.Scatter(
-                        x=x, y=b, mode="lines", name=f"{dyn}: Lemma 4.1 bound (shape)",
-                        legendgroup=dyn, line={"color": c, "dash": "dash", "width": 1.5},
-                    )
-                )
+    for prefix, label, part in _configs(curve):  # bands first, so no band hides a line
+        for i, dyn in enumerate(dynamics):
+            sel = part.sel(dynamics=dyn)
+            lo, hi = sel.sel(stat="lo").values, sel.sel(stat="hi").values
+            if floor is not None:
+                lo, hi = np.maximum(lo, floor), np.maximum(hi, floor)
+            c = _style(curve, label, dyn, i)[0]
+            fig.add_trace(band_trace(x, lo, hi, colour_hex=c, name=f"{prefix}{dyn} band", group=prefix + dyn))
+    for prefix, label, part in _configs(curve):
+        for i, dyn in enumerate(dynamics):
+            c, dash, symbol = _style(curve, label, dyn, i)
+            fig.add_trace(go.Scatter(
+                x=x, y=part.sel(dynamics=dyn, stat="mean").values, mode="lines+markers",
+                name=f"{prefix}{dyn} dynamics", legendgroup=prefix + dyn, meta=f"{label}/{dyn}",
+                line={"color": c, "width": 2.5, "dash": dash}, marker={"size": 6, "symbol": symbol},
+            ))
+            b = _bound(bound, label, dyn)
+            if b is not None:
+                fig.add_trace(go.Scatter(
+                    x=x, y=b, mode="lines", name=f"{prefix}{dyn}: Lemma 4.1 bound (shape)",
+                    legendgroup=prefix + dyn, line={"color": c, "dash": "dot" if dash != "solid" else "dash",
+                                                    "width": 1.5},
+                ))
     fig.update_layout(
         template=TEMPLATE,
         title=f"L1 policy-gradient error vs model horizon ({_band_label(curve)})",
@@ -81,6 +103,14 @@ def l1_error_figure(
         if log_y and y_range[1] - y_range[0] < 2.5:  # few decades: label 0.2, 0.3, ... in full
             fig.update_yaxes(tickformat=".2~g")
     return fig
+
+
+def _bound(bound: xr.DataArray | None, label: str, dyn: str) -> np.ndarray | None:
+    """The bound shape of a config's dynamics, if drawn and finite somewhere."""
+    if bound is None or dyn not in bound["dynamics"].values:
+        return None
+    b = (bound.sel(config=label) if "config" in bound.dims else bound).sel(dynamics=dyn).values
+    return b if np.isfinite(b).any() else None
 
 
 def _measured_range(values: np.ndarray, log_y: bool) -> list[float] | None:
@@ -112,32 +142,28 @@ def gradients_figure(curve: xr.DataArray, true_grad: xr.DataArray, *, max_cols: 
     for k, param in enumerate(params):
         row, col = k // cols + 1, k % cols + 1
         dynamics = [str(d) for d in curve["dynamics"].values]
-        for i, dyn in enumerate(dynamics):  # bands first, lines on top
-            sel = curve.sel(dynamics=dyn, param=param)
-            fig.add_trace(
-                band_trace(x, sel.sel(stat="lo").values, sel.sel(stat="hi").values,
-                           colour_hex=colour(dyn, i), name=f"{dyn} band", group=dyn),
-                row=row, col=col,
-            )
-        for i, dyn in enumerate(dynamics):
-            fig.add_trace(
-                go.Scatter(
-                    x=x, y=curve.sel(dynamics=dyn, param=param, stat="mean").values,
-                    mode="lines+markers", name=f"{dyn} dynamics", legendgroup=dyn,
-                    showlegend=k == 0, line={"color": colour(dyn, i), "width": 2},
-                    marker={"size": 5}, meta=param,
-                ),
-                row=row, col=col,
-            )
-        value = float(true_grad.sel(param=param))
-        fig.add_trace(
-            go.Scatter(
-                x=[x.min(), x.max()], y=[value, value], mode="lines", name="true gradient",
-                legendgroup="true_grad", showlegend=k == 0, meta=param,
-                line={"color": TRUE_VALUE_COLOUR, "dash": "dot", "width": 2},
-            ),
-            row=row, col=col,
-        )
+        for prefix, label, part in _configs(curve):  # bands first, lines on top
+            for i, dyn in enumerate(dynamics):
+                sel = part.sel(dynamics=dyn, param=param)
+                fig.add_trace(band_trace(x, sel.sel(stat="lo").values, sel.sel(stat="hi").values,
+                                         colour_hex=_style(curve, label, dyn, i)[0], name=f"{prefix}{dyn} band",
+                                         group=prefix + dyn), row=row, col=col)
+        for prefix, label, part in _configs(curve):
+            for i, dyn in enumerate(dynamics):
+                c, dash, symbol = _style(curve, label, dyn, i)
+                fig.add_trace(go.Scatter(
+                    x=x, y=part.sel(dynamics=dyn, param=param, stat="mean").values, mode="lines+markers",
+                    name=f"{prefix}{dyn} dynamics", legendgroup=prefix + dyn, showlegend=k == 0,
+                    line={"color": c, "width": 2, "dash": dash}, marker={"size": 5, "symbol": symbol}, meta=param,
+                ), row=row, col=col)
+        for prefix, label, part in _configs(true_grad):
+            value = float(part.sel(param=param))
+            c = _style(true_grad, label, "", 0)[0] if "config_key" in true_grad.coords else TRUE_VALUE_COLOUR
+            fig.add_trace(go.Scatter(
+                x=[x.min(), x.max()], y=[value, value], mode="lines", name=f"{prefix}true gradient",
+                legendgroup=f"{prefix}true_grad", showlegend=k == 0, meta=param,
+                line={"color": c, "dash": "dot", "width": 2},
+            ), row=row, col=col)
     fig.update_xaxes(title_text=_horizon_title(curve), row=rows)
     fig.update_xaxes(zeroline=False)
     fig.update_yaxes(title_text=axis_title(curve.attrs, fallback="gradient"), col=1)

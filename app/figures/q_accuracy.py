@@ -16,12 +16,13 @@ UNITY_COLOUR = "#d62728"
 
 
 def q_density_figure(samples: xr.DataArray, *, axis_range: tuple[float, float] | None = None,
-                     title: str = "") -> go.Figure:
+                     title: str = "", title_colour: str | None = None) -> go.Figure:
     """A 2-D density (histogram2dcontour) of the normalised pairs, the samples as dots
     (censored ones, if kept, in orange), and the unity line y = x, on equal square axes.
 
     `samples` is (quantity, sample) from `normalized_samples`; `axis_range` sets both axes (for
-    side-by-side panels), else they cover the data.
+    side-by-side panels), else they cover the data. `title_colour`: the run's colour (the
+    colour of its config on every page).
     """
     g = samples.sel(quantity="return_true").values
     q = samples.sel(quantity="q_pred").values
@@ -51,7 +52,8 @@ def q_density_figure(samples: xr.DataArray, *, axis_range: tuple[float, float] |
         line={"color": UNITY_COLOUR, "dash": "dash", "width": 1.5}, hoverinfo="skip",
     ))
     fig.update_layout(
-        template=TEMPLATE, title=title, height=440, showlegend=True,
+        template=TEMPLATE, title={"text": title, "font": {"color": title_colour} if title_colour else {}},
+        height=440, showlegend=True,
         legend={"orientation": "h", "yanchor": "top", "y": -0.16, "x": 0},
         xaxis={"title": "true discounted return (normalised)", "range": list(axis_range),
                "constrain": "domain", "zeroline": False},

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import qualitative
+from plotly.subplots import make_subplots
 
 DYNAMICS_COLOURS: dict[str, str] = {"true": "#1f77b4", "learned": "#d62728"}
 PALETTE: Sequence[str] = qualitative.D3
 KEY_PALETTE: Sequence[str] = tuple(dict.fromkeys([*qualitative.D3, *qualitative.Dark24]))
 """Colours of runs and configs (key_colour): D3 first, then Dark24, no repeats."""
+SEED_SYMBOLS = ("circle", "square", "diamond", "x", "triangle-up", "star")
+"""Marker symbols telling apart runs of one config (which share its colour)."""
 TRUE_VALUE_COLOUR = "#444444"
 TEMPLATE = "plotly_white"
 
@@ -48,6 +52,33 @@ def key_colours(keys: Iterable[str]) -> dict[str, str]:
         taken[slot] = key
         out[key] = KEY_PALETTE[slot]
     return out
+
+
+def run_colours(config_keys: Mapping[str, str]) -> dict[str, str]:
+    """Run (or line) name -> the colour of its config (`key_colours` of the config keys, the
+    config JSON without seeds): seeds of one config share it, as on the learning curves and
+    in the runs library, so a run has the same colour on every page."""
+    colours = key_colours(config_keys.values())
+    return {name: colours[key] for name, key in config_keys.items()}
+
+
+def seed_ranks(config_keys: Mapping[str, str]) -> dict[str, int]:
+    """Run name -> its rank among the runs of its config (0, 1, ...): picks a dash or symbol."""
+    seen: dict[str, int] = {}
+    out = {}
+    for name, key in config_keys.items():
+        out[name] = seen[key] = seen.get(key, -1) + 1
+    return out
+
+
+def facets(titles: Sequence[str], colours: Sequence[str | None], *, cols: int, **kwargs: Any) -> go.Figure:
+    """A grid of subplots, `cols` wide, titled `titles` in `colours` (None: the default)."""
+    cols = max(1, min(cols, len(titles)))
+    fig = make_subplots(rows=math.ceil(len(titles) / cols), cols=cols, subplot_titles=list(titles), **kwargs)
+    for annotation, c in zip(fig.layout.annotations, colours, strict=False):
+        if c:
+            annotation.font.color = c
+    return fig
 
 
 def rgba(hex_colour: str, alpha: float) -> str:

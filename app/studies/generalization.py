@@ -8,10 +8,13 @@ most `kl_max` nats (the check at freezing, KL = 0 exactly, included).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
 import xarray as xr
 from scipy import stats
 
+from app.studies.spread import Band, Center, reduce_seeds
 from app.studies.training import group_dataset
 
 KIND = "generalization"
@@ -86,6 +89,26 @@ def fitted_lines(slopes: xr.Dataset) -> xr.Dataset:
          "model_error_fit": (("probe", "end"), line, {"long_name": "fitted model error", "units": units})},
         coords={"probe": slopes["probe"].values, "end": ["start", "stop"]},
     )
+
+
+def config_slopes(slopes: Mapping[str, xr.Dataset], groups: Mapping[str, Sequence[str]], keys: Mapping[str, str],
+                  band: Band, center: Center = "mean") -> xr.DataArray:
+    """Centre and band over the seeds of each config of the local slope at each data size:
+    (stat, config, data_size). `slopes` maps a run to its `local_slopes`, `groups` a config
+    label to its runs, `keys` a label to its config key (a coordinate: its colour). Runs are
+    matched by data size (outer join); a probe without a slope is skipped (`reduce_seeds`).
+    Coordinates of `config`: `config_key`, `n_seeds`."""
+    parts = []
+    for names in groups.values():
+        per_run = [slopes[n]["slope"].assign_coords(data_size=slopes[n]["data_size"]).swap_dims(probe="data_size")
+                   .drop_vars("probe") for n in names]
+        parts.append(reduce_seeds(xr.concat(per_run, dim="seed", join="outer"), band, dim="seed", center=center))
+    out = xr.concat(parts, dim=xr.Variable("config", list(groups)), join="outer", coords="minimal",
+                    combine_attrs="override")
+    out.attrs.pop("n_seeds", None)
+    out["data_size"].attrs = {"long_name": "data size N", "units": "transitions"}
+    return out.transpose("stat", "config", "data_size").assign_coords(
+        config_key=("config", [keys[c] for c in groups]), n_seeds=("config", [len(v) for v in groups.values()]))
 
 
 def error_plot_data(ds: xr.Dataset) -> xr.Dataset:

@@ -6,12 +6,13 @@ curves are reduced over seeds with `reduce_seeds`, so they carry a `stat` dim (m
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from app.studies.spread import Band, reduce_seeds
+from app.studies.spread import Band, reduce_seeds, stats_to_vars
 
 KIND = "gradient_error"
 """The `kind` root attribute of the runs this study reads."""
@@ -30,6 +31,33 @@ def gradient_error_group(tree: xr.DataTree) -> xr.Dataset:
 def n_seeds(tree: xr.DataTree) -> int:
     """Seeds committed so far (0 if the group is not there yet)."""
     return int(tree[GROUP].sizes.get("seed", 0)) if GROUP in tree.children else 0
+
+
+def pooled_tree(trees: Sequence[xr.DataTree]) -> xr.DataTree:
+    """The seeds of several runs (of one config) as one run: their `gradient_error` groups
+    concatenated along `seed` (renumbered 0..n-1), so every function here reduces over all of
+    them. The first run's root attributes are kept."""
+    if len(trees) == 1:
+        return trees[0]
+    parts = [gradient_error_group(t).drop_vars("seed") for t in trees]
+    ds = xr.concat(parts, dim="seed", data_vars="minimal", coords="minimal", compat="override")
+    ds = ds.assign_coords(seed=np.arange(ds.sizes["seed"]))
+    return xr.DataTree.from_dict({"/": xr.Dataset(attrs=dict(trees[0].attrs)), GROUP: ds})
+
+
+def by_config(parts: Mapping[str, xr.DataArray], keys: Mapping[str, str]) -> xr.DataArray:
+    """One reduction per config (label -> array) stacked along a `config` dim, with each
+    config's key (`config_key`, its colour) and seed count (`n_seeds`) as coordinates."""
+    first = next(iter(parts.values()))
+    out = xr.concat(list(parts.values()), dim=xr.Variable("config", list(parts)), join="outer",
+                    coords="minimal", compat="override", combine_attrs="override")
+    coords = {"config_key": ("config", [keys[c] for c in parts])}
+    if "n_seeds" in first.attrs:
+        coords["n_seeds"] = ("config", [int(p.attrs["n_seeds"]) for p in parts.values()])
+    out = out.assign_coords(coords)
+    if len(parts) > 1:
+        out.attrs.pop("n_seeds", None)  # differs per config: the coordinate says it
+    return out
 
 
 def l1_vs_horizon(tree: xr.DataTree, band: Band) -> xr.DataArray:
@@ -95,22 +123,9 @@ def run_attrs(tree: xr.DataTree, **extra: Any) -> dict[str, Any]:
     return {**{k: tree.attrs[k] for k in keys if k in tree.attrs}, **extra}
 
 
-def _stats_to_vars(curve: xr.DataArray) -> xr.Dataset:
-    name = str(curve.name)
-    base = curve.attrs.get("long_name", name)
-    what = {"mean": "mean over seeds", "lo": "band lower edge", "hi": "band upper edge"}
-    ds = xr.Dataset()
-    for stat in curve["stat"].values:
-        var = curve.sel(stat=stat, drop=True)
-        var.attrs = {"long_name": f"{base}, {what.get(str(stat), stat)}", "units": curve.attrs.get("units", "")}
-        ds[f"{name}_{stat}"] = var
-    ds.attrs = {"band": curve.attrs.get("band", ""), "n_seeds": curve.attrs.get("n_seeds", 0)}
-    return ds
-
-
 def l1_plot_data(curve: xr.DataArray, bound: xr.DataArray | None = None) -> xr.Dataset:
     """What panel 1 plots, one variable per line: l1_error_{mean,lo,hi} and the bound."""
-    ds = _stats_to_vars(curve)
+    ds = stats_to_vars(curve)
     if bound is not None:
         ds["bound_shape"] = bound
     return ds
@@ -118,6 +133,6 @@ def l1_plot_data(curve: xr.DataArray, bound: xr.DataArray | None = None) -> xr.D
 
 def gradients_plot_data(curve: xr.DataArray, true_grad: xr.DataArray) -> xr.Dataset:
     """What panel 2 plots: est_grad_{mean,lo,hi} per dynamics/H/param and the true gradient."""
-    ds = _stats_to_vars(curve)
+    ds = stats_to_vars(curve)
     ds["true_grad"] = true_grad
     return ds

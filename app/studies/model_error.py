@@ -11,12 +11,13 @@ fit has `model_fit_step` = 0 and only NaN errors.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import xarray as xr
 
-from app.studies.spread import Band, reduce_seeds
+from app.studies.compare import config_keys
+from app.studies.spread import Band, Center, reduce_seeds, stats_to_vars
 from app.studies.training import group_dataset, has_group
 
 GROUP = "model_error"
@@ -75,6 +76,26 @@ def usable_snapshots(tree: xr.DataTree) -> list[int]:
     return [int(s) for s in n["snapshot"].values[(n.sum("split") > 0).values]]
 
 
+def skipped_note(tree: xr.DataTree) -> str | None:
+    """Which snapshots are not shown and why (no model fitted yet, or no valid start), or None."""
+    fitted = model_fitted(tree)
+    usable = usable_snapshots(tree)
+    steps = dict(zip(fitted["snapshot"].values.tolist(), fitted["env_step"].values.tolist(), strict=True))
+    skipped = [s for s in steps if s not in usable]
+    unfitted = [str(steps[s]) for s in skipped if not bool(fitted.sel(snapshot=s))]
+    no_start = [str(steps[s]) for s in skipped if bool(fitted.sel(snapshot=s))]
+    parts = [f"no model fitted yet at step(s) {', '.join(unfitted)}"] if unfitted else []
+    if no_start:
+        parts.append("no valid start state (an episode long enough for the horizon) at step(s) " + ", ".join(no_start))
+    return "; ".join(parts) or None
+
+
+def usable_steps(tree: xr.DataTree) -> dict[int, int]:
+    """`usable_snapshots` -> their environment steps, in snapshot order."""
+    steps = start_counts(tree)["env_step"]
+    return {s: int(steps.sel(snapshot=s)) for s in usable_snapshots(tree)}
+
+
 def _errors(tree: xr.DataTree, normalized: bool) -> xr.DataArray:
     ds = group(tree)
     var = VARIABLES[bool(normalized)]
@@ -87,7 +108,7 @@ def _errors(tree: xr.DataTree, normalized: bool) -> xr.DataArray:
 
 
 def error_vs_horizon(
-    tree: xr.DataTree, snapshots: Sequence[int], band: Band, *, normalized: bool = False
+    tree: xr.DataTree, snapshots: Sequence[int], band: Band, center: Center = "mean", *, normalized: bool = False
 ) -> xr.DataArray:
     """Mean and band over starts of the open-loop error: (stat, snapshot, split, horizon).
 
@@ -96,12 +117,49 @@ def error_vs_horizon(
     any real start is all NaN. Coordinates: `env_step(snapshot)`, `n_starts(snapshot, split)`.
     """
     da = _errors(tree, normalized).sel(snapshot=list(snapshots)).load()
-    out = reduce_seeds(da, band, dim="start")
+    out = reduce_seeds(da, band, dim="start", center=center)
     out = out.transpose("stat", "snapshot", "split", "horizon")
     n = start_counts(tree).sel(snapshot=list(snapshots))
     out = out.assign_coords(n_starts=(("snapshot", "split"), n.transpose("snapshot", "split").values))
     out.attrs["n_starts_max"] = out.attrs.pop("n_seeds")
     out.attrs["normalized"] = bool(normalized)
+    return out
+
+
+def runs_error_vs_horizon(
+    trees: Mapping[str, xr.DataTree], snapshots: Mapping[str, int], groups: Mapping[str, Sequence[str]],
+    band: Band, center: Center = "mean", *, normalized: bool = False,
+) -> xr.DataArray:
+    """Several runs, each at one snapshot: centre and band of the open-loop error per line,
+    (stat, line, split, horizon).
+
+    `groups` maps a line's label to its runs (the seeds of a config, or one run); the start
+    states of every run of a line are pooled (the statistics are over every real start of
+    every seed, NaN padding skipped), horizons outer-joined. `snapshots` gives each run's
+    snapshot (coordinate value). Coordinates of `line`: `config_key` (its colour), `n_runs`,
+    `runs` and `env_steps` (text), and `n_starts(line, split)`.
+    """
+    keys = config_keys(trees)
+    parts, n_starts, env_steps = [], [], []
+    for names in groups.values():
+        pooled = [_errors(trees[n], normalized).sel(snapshot=snapshots[n]).drop_vars(["snapshot", "env_step", "start"])
+                  .rename(start="sample").load() for n in names]
+        parts.append(reduce_seeds(xr.concat(pooled, dim="sample", join="outer"), band, dim="sample", center=center))
+        counts = [start_counts(trees[n]).sel(snapshot=snapshots[n]).drop_vars(["snapshot", "env_step"]) for n in names]
+        n_starts.append(sum(counts).transpose("split").values)
+        env_steps.append(", ".join(str(int(_errors(trees[n], normalized)["env_step"].sel(snapshot=snapshots[n])))
+                                   for n in names))
+    out = xr.concat(parts, dim=xr.Variable("line", list(groups)), join="outer", coords="minimal")
+    out = out.transpose("stat", "line", "split", "horizon").assign_coords(
+        config_key=("line", [keys[names[0]] for names in groups.values()]),
+        n_runs=("line", [len(names) for names in groups.values()]),
+        runs=("line", [", ".join(names) for names in groups.values()]),
+        env_steps=("line", env_steps),
+        n_starts=(("line", "split"), np.array(n_starts)),
+    )
+    out["horizon"].attrs = parts[0]["horizon"].attrs
+    out.attrs = {**parts[0].attrs, "normalized": bool(normalized)}
+    out.attrs["n_starts_max"] = out.attrs.pop("n_seeds")
     return out
 
 
@@ -134,19 +192,14 @@ def empty_curves(curves: xr.DataArray) -> list[tuple[int, str]]:
 
 def curves_plot_data(curves: xr.DataArray) -> xr.Dataset:
     """What the error-vs-horizon panel plots: {var}_{mean,lo,hi} per snapshot, split, horizon."""
-    name = str(curves.name)
-    base = curves.attrs.get("long_name", name)
-    what = {"mean": "mean over starts", "lo": "band lower edge", "hi": "band upper edge"}
     n_starts = curves["n_starts"].reset_coords(drop=True)
-    curves = curves.drop_vars("n_starts")
-    ds = xr.Dataset()
-    for stat in curves["stat"].values:
-        var = curves.sel(stat=stat, drop=True)
-        var.attrs = {"long_name": f"{base}, {what[str(stat)]}", "units": curves.attrs.get("units", "")}
-        ds[f"{name}_{stat}"] = var
+    curves = curves.drop_vars([c for c in ("n_starts", "config_key") if c in curves.coords])
+    ds = stats_to_vars(curves, over="starts")
     ds["n_starts"] = n_starts.assign_attrs(long_name="start states evaluated", units="1")
-    ds["env_step"].attrs = {"long_name": "environment steps at the snapshot", "units": "1"}
-    ds.attrs = {"band": curves.attrs.get("band", ""), "normalized": int(curves.attrs.get("normalized", False))}
+    for coord in ("env_step", "env_steps"):
+        if coord in ds.coords:
+            ds[coord].attrs = {"long_name": "environment steps at the snapshot", "units": "1"}
+    ds.attrs = {**ds.attrs, "normalized": int(curves.attrs.get("normalized", False))}
     return ds
 
 

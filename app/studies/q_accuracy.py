@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from app.studies.compare import at_or_before
 from app.studies.training import group_dataset, has_group
 
 GROUP = "critic"
@@ -74,13 +75,10 @@ def env_steps(tree: xr.DataTree) -> np.ndarray:
 def snapshot_at(tree: xr.DataTree, env_step: int | None = None) -> int:
     """Position of the last snapshot at or before `env_step` (the first one if all are later;
     the last one if `env_step` is None)."""
-    steps = env_steps(tree)
-    if len(steps) == 0:
-        raise ValueError("this run has no critic snapshot yet")
-    if env_step is None:
-        return len(steps) - 1
-    before = np.flatnonzero(steps <= env_step)
-    return int(before[-1]) if len(before) else 0
+    try:
+        return at_or_before(env_steps(tree), env_step)
+    except ValueError:
+        raise ValueError("this run has no critic snapshot yet") from None
 
 
 def normalized_samples(tree: xr.DataTree, snapshot: int, *, exclude_censored: bool = True) -> xr.DataArray:
@@ -173,6 +171,13 @@ def summary(samples: xr.DataArray) -> xr.DataArray:
     out = xr.DataArray(np.asarray(values, float), dims="stat", coords={"stat": list(SUMMARY)}, name="summary")
     out.attrs = {"long_name": "summary of normalised Q vs true return", "units": "1"}
     return out
+
+
+def summary_record(stats: xr.DataArray) -> dict[str, float | int]:
+    """`summary` as a table row: bias, MSE, Pearson r (floats) and the sample counts (ints),
+    keyed by what the page calls them."""
+    return {SUMMARY_LABELS.get(s, SUMMARY_HELP[s]): (int if s.startswith("n_") else float)(stats.sel(stat=s))
+            for s in SUMMARY}
 
 
 def common_range(samples: list[xr.DataArray], pad: float = 0.05) -> tuple[float, float] | None:

@@ -133,3 +133,21 @@ def reduce_seeds(da: xr.DataArray, band: Band, dim: str = "seed", center: Center
     out.attrs = {**da.attrs, "band": band, "band_label": band_label(band, center), "center": center,
                  "center_label": CENTERS[center], "n_seeds": int(n)}
     return out
+
+
+def stats_to_vars(curve: xr.DataArray, over: str = "seeds") -> xr.Dataset:
+    """A `reduce_seeds` result as the variables an export holds: `{name}_mean` (the centre, its
+    `long_name` saying mean or IQM `over` what), `{name}_lo`, `{name}_hi`; the band, the centre
+    and the number of values reduced (`n_seeds`, if known) as attributes."""
+    name = str(curve.name)
+    base = curve.attrs.get("long_name", name)
+    centre = "IQM" if curve.attrs.get("center") == "iqm" else "mean"
+    what = {"mean": f"{centre} over {over}", "lo": "band lower edge", "hi": "band upper edge"}
+    ds = xr.Dataset()
+    for stat in curve["stat"].values:
+        var = curve.sel(stat=stat, drop=True)
+        var.attrs = {"long_name": f"{base}, {what.get(str(stat), stat)}", "units": curve.attrs.get("units", "")}
+        ds[f"{name}_{stat}"] = var
+    ds.attrs = {"band": curve.attrs.get("band", ""), "center": curve.attrs.get("center", "mean"),
+                **({"n_seeds": curve.attrs["n_seeds"]} if "n_seeds" in curve.attrs else {})}
+    return ds

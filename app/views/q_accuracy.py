@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import streamlit as st
 
 from app.figures import q_accuracy as figures
-from app.library import run_names
+from app.figures.style import run_colours
+from app.studies import compare, training
 from app.studies import q_accuracy as study
-from app.studies import training
 from app.widgets import runs as chooser
 from app.widgets import urlstate
 from app.widgets.export import export_controls, page_export_controls
+from app.widgets.table import coloured_table
 
 COLUMNS = 3
 
@@ -34,8 +36,9 @@ keys = chooser.choose_runs(with_data, key="qa_runs", label="Runs (one column eac
 if not keys:
     st.info("Choose at least one run.")
     st.stop()
-names = run_names([with_data[k] for k in keys])
+names = chooser.names(with_data, keys)
 trees = {k: with_data[k].opened.tree for k in keys}
+colours = run_colours({names[k]: key for k, key in compare.config_keys(trees).items()})
 
 steps = sorted({int(s) for t in trees.values() for s in study.env_steps(t)})
 urlstate.bind("qa_exclude", True)
@@ -61,6 +64,7 @@ st.caption(
 chosen = {k: study.normalized_samples(t, study.snapshot_at(t, step), exclude_censored=exclude)
           for k, t in trees.items()}
 axis_range = study.common_range([s for s in chosen.values() if s.sizes["sample"]])
+rows = []
 for row in range(math.ceil(len(keys) / COLUMNS)):
     cols = st.columns(COLUMNS)
     for col, k in zip(cols, keys[row * COLUMNS : (row + 1) * COLUMNS], strict=False):
@@ -75,9 +79,11 @@ for row in range(math.ceil(len(keys) / COLUMNS)):
                 st.info(f"Nothing to plot at step {a['env_step']}: {why}.")
                 continue
             stats = study.summary(samples)
-            fig = figures.q_density_figure(samples, axis_range=axis_range,
-                                           title=header)
+            fig = figures.q_density_figure(samples, axis_range=axis_range, title=header,
+                                           title_colour=colours[names[k]])
             st.plotly_chart(fig, key=f"qa_chart_{k}")
+            rows.append({"run": names[k], "algorithm": tree.attrs.get("algorithm", ""), "env step": a["env_step"],
+                         **study.summary_record(stats)})
             m1, m2, m3 = st.columns(3)
             for m, stat in zip((m1, m2, m3), ("bias", "mse", "corr"), strict=True):
                 m.metric(study.SUMMARY_LABELS[stat], f"{float(stats.sel(stat=stat)):.3g}",
@@ -89,4 +95,9 @@ for row in range(math.ceil(len(keys) / COLUMNS)):
             )
             export_controls(fig, study.plot_data(samples, stats).assign_attrs(training.run_attrs(tree)),
                             f"{with_data[k].stem}_q_accuracy_step{a['env_step']}", key=f"qa_export_{k}")
-page_export_controls("q_accuracy", key="qa_page")
+if rows:
+    st.subheader("Summary per run")
+    coloured_table(pd.DataFrame(rows), colours, column="run", key="qa_table")
+    st.caption("Normalised bias, MSE and Pearson r of each panel; the run's name in its colour (its config's, "
+               "as on every page: seeds of one config share it).")
+page_export_controls(chooser.export_stem(with_data, keys) + "_q_accuracy", key="qa_page")

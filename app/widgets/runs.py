@@ -8,13 +8,14 @@ from a URL (their bytes live in one session); a link naming them says so.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
 import streamlit as st
+import xarray as xr
 
 from app import state
-from app.library import RunEntry, store_mtime
+from app.library import RunEntry, run_names, store_mtime
 from app.widgets import urlstate
 
 SELECTION = "selected_runs"
@@ -100,6 +101,37 @@ def choose_runs(runs: dict[str, RunEntry], *, key: str, label: str = "Runs", max
     missing_note(library())
     live_view([runs[k] for k in keys])
     return keys
+
+
+def names(runs: dict[str, RunEntry], keys: Sequence[str]) -> dict[str, str]:
+    """Run key -> the short name legends and headers use (`run_names` of the chosen runs)."""
+    return run_names([runs[k] for k in keys])
+
+
+def export_stem(runs: dict[str, RunEntry], keys: Sequence[str]) -> str:
+    """The start of export file names: the run's stem, or the first run's plus how many more."""
+    if not keys:
+        return "no_run"
+    first = runs[keys[0]].stem
+    return first if len(keys) == 1 else f"{first}_and_{len(keys) - 1}_more"
+
+
+def choose_ready(runs: dict[str, RunEntry], *, key: str, ready: Callable[[xr.DataTree], bool], not_ready: str,
+                 label: str = "Runs", max_default: int = 1) -> tuple[dict[str, xr.DataTree], str]:
+    """`choose_runs`, then the chosen runs that have something to show (`ready`), by their
+    `names`, and the export stem of those. The others are named in an info box ("NAME:
+    `not_ready`"); with none left the page stops (asking for a run if none is chosen)."""
+    keys = choose_runs(runs, key=key, label=label, max_default=max_default)
+    shown = names(runs, keys)
+    waiting = [k for k in keys if runs[k].opened.tree is None or not ready(runs[k].opened.tree)]
+    if waiting:
+        st.info(f"**{', '.join(shown[k] for k in waiting)}**: {not_ready}. Come back later.")
+    keys = [k for k in keys if k not in waiting]
+    if not keys:
+        if not waiting:
+            st.info("Choose at least one run.")
+        st.stop()
+    return {shown[k]: runs[k].opened.tree for k in keys}, export_stem(runs, keys)
 
 
 def choose_run(runs: dict[str, RunEntry], *, key: str, label: str = "Run") -> RunEntry:

@@ -85,12 +85,18 @@ def test_q_page_keeps_censored_samples_far_from_the_cut(datasets: Path) -> None:
 # bundled training runs (mve_ddpg_halfcheetah and the Study 2 pair): the multi-run pages show
 # every selected one, so the Q accuracy page draws one chart per copy of each
 TRAINING = sorted(p.name for p in DATASETS.glob("*.zarr.zip") if plain_tree(p).attrs.get("kind") == "training")
+WITH_MODEL_ERROR = [n for n in TRAINING if "model_error" in plain_tree(DATASETS / n).children]
+FITTED = [n for n in WITH_MODEL_ERROR if (plain_tree(DATASETS / n)["model_error"]["model_fit_step"] > 0).any()]
+"""Runs with a model-error group (offered on that page), and those with a fitted model (drawn)."""
 # the rollout viewer: the headline training runs predate stored predictions, so it shows its note
 VIEWS = {"views/learning_curves.py": 1, "views/model_error.py": 2, "views/rollout.py": 0,
          "views/q_accuracy.py": 2 * len(TRAINING),
          "views/model_comparison.py": 2, "views/generalization.py": 2, "views/gradient_error.py": 2, "views/buffer.py": 2}
-SINGLE = {"views/model_error.py": "me_run", "views/rollout.py": "ro_run", "views/model_comparison.py": "mc_run",
-          "views/generalization.py": "gen_run", "views/gradient_error.py": "ge_run", "views/buffer.py": "buf_run"}
+MULTI = {"views/learning_curves.py": ("lc_runs", 2 * len(TRAINING)), "views/q_accuracy.py": ("qa_runs", 2 * len(TRAINING)),
+         "views/model_error.py": ("me_runs", 2 * len(WITH_MODEL_ERROR)), "views/model_comparison.py": ("mc_runs", 2),
+         "views/generalization.py": ("gen_runs", 2), "views/gradient_error.py": ("ge_runs", 2)}
+SINGLE = {"views/rollout.py": "ro_run", "views/buffer.py": "buf_run"}
+FACETS = {"views/model_comparison.py": "model_comparison", "views/generalization.py": "generalization_halfcheetah"}
 
 
 @pytest.fixture
@@ -112,8 +118,9 @@ def bundled_twice(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
 
 @pytest.mark.parametrize(("view", "charts"), list(VIEWS.items()))
 def test_page_renders_with_two_runs_of_its_kind_selected(bundled_twice: list[str], view: str, charts: int) -> None:
-    """Every bundled run selected through the URL (two of each kind): multi-run pages draw both,
-    single-run pages draw the first selected and can switch to the second."""
+    """Every bundled run selected through the URL (two of each kind): multi-run pages draw
+    every one (a facet, a panel or a line each), the buffer page the first selected and can
+    switch to the second."""
     at = AppTest.from_file(str(MAIN), default_timeout=120)
     at.query_params["run"] = bundled_twice
     at.run()
@@ -130,11 +137,19 @@ def test_page_renders_with_two_runs_of_its_kind_selected(bundled_twice: list[str
         assert_clean(at)
         assert len(at.get("plotly_chart")) == charts
     else:
-        key = "lc_runs" if "learning" in view else "qa_runs"
-        assert len(at.multiselect(key=key).value) == 2 * len(TRAINING)
+        key, n = MULTI[view]
+        assert len(at.multiselect(key=key).value) == n
+    traces = chart_traces(at, 0)
+    names = [t["name"] for t in traces if t.get("showlegend", True) is not False]
     if view == "views/learning_curves.py":  # the two copies of each run: one config, two "seeds"
-        names = [t["name"] for t in chart_traces(at, 0) if t.get("showlegend", True) is not False]
         assert len(names) == len(TRAINING) and all(n.endswith("(mean of 2 seeds: 0, 0)") for n in names), names
+    if view == "views/model_error.py":  # each config's two copies pooled: twice the starts of one
+        assert len({t["meta"].split("/")[0] for t in traces if t.get("meta")}) == len(FITTED)
+        assert len(chart_traces(at, 1)) >= 2 * 2 * len(FITTED)  # heatmap: run x split facets
+    if view == "views/gradient_error.py":  # the copies' seeds pooled: twice the store's seeds
+        assert "mean over 20 seeds" in chart_layout(at, 0)["title"]["text"]
+    if view in FACETS:  # one facet per run, named by the run
+        assert {t["meta"].split("/")[0] for t in traces if t.get("meta")} == {FACETS[view], f"copy_{FACETS[view]}"}
 
 
 def test_gallery_seeds_aggregate_per_preset(datasets: Path) -> None:
@@ -155,7 +170,9 @@ def test_gallery_seeds_aggregate_per_preset(datasets: Path) -> None:
     names = [t["name"] for t in chart_traces(at, 0) if t.get("showlegend", True) is not False]
     assert sorted(names) == sorted(f"{algo} · InvertedPendulum-v5 (mean of 2 seeds: 0, 1)" for algo in GALLERY_ALGOS)
     at.switch_page("views/model_error.py").run()
-    box = at.selectbox(key="me_run")
-    for key in keys[::2]:
-        box.set_value(key).run()
+    assert_clean(at)
+    with_model = [k for k in keys if "model_error" in plain_tree(DATASETS / k.split(":", 1)[1]).children]
+    assert at.multiselect(key="me_runs").value == with_model  # every selected run with a model
+    for key in with_model[::2]:  # each preset's run alone
+        at.multiselect(key="me_runs").set_value([key]).run()
         assert_clean(at)

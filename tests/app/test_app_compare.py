@@ -113,3 +113,4 @@ def test_a_config_has_its_key_colour_in_both_modes() -> None:
     assert {t.line.color for t in each.data} == {expected}
     assert [t.line.color for t in aggregated.data if t.fill != "toself"] == [expected]
     assert [t.fillcolor for t in aggregated.data if t.fill == "toself"] == [rgba(expected, 0.18)]  # its band
+

@@ -92,7 +92,7 @@ def test_model_error_page(training_datasets: Path) -> None:
     tree = plain_tree(folder / "sac_s0.zarr")
     me = tree["model_error"]
     at = page(MODEL_ERROR_PAGE)
-    at.selectbox(key="me_run").set_value(_key(folder, "sac_s0.zarr")).run()
+    at.multiselect(key="me_runs").set_value([_key(folder, "sac_s0.zarr")]).run()
     assert_clean(at)
     assert not at.error
     assert len(at.get("plotly_chart")) == 2
@@ -149,7 +149,7 @@ def test_model_error_page(training_datasets: Path) -> None:
     # the packed ddpg run: drawn when it has a snapshot with a fitted model and a valid start
     # (whether a 300-step run's episodes reach the horizon depends on the CPU's floating point),
     # else the page says why instead of drawing empty axes
-    at.selectbox(key="me_run").set_value(_key(folder, "ddpg.zarr.zip")).run()
+    at.multiselect(key="me_runs").set_value([_key(folder, "ddpg.zarr.zip")]).run()
     assert_clean(at)
     assert not at.error
     if np.isfinite(_expected_errors(plain_tree(folder / "ddpg.zarr.zip"))).any():

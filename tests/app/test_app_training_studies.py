@@ -206,7 +206,7 @@ def test_model_error_figures_skip_and_mark_missing_data() -> None:
     assert fig.data[-1].line.dash == "dash" and fig.data[-2].line.dash == "solid"
     bands = [t for t in fig.data if not t.meta]
     assert all((np.asarray(b.y) > 0).all() for b in bands)  # log floor
-    heat = error_heatmap_figure(me.error_heatmap(tree), log_z=True)
+    heat = error_heatmap_figure({"run": me.error_heatmap(tree)}, log_z=True)
     missing = {t.meta: t for t in heat.data if t.meta.endswith("/missing")}
     assert set(missing) == {"holdout/missing", "test/missing"}
     assert "no model fitted yet" in missing["holdout/missing"].text[0][0]

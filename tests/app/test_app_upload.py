@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import hashlib
 import io
 import re
 import stat
@@ -16,6 +17,11 @@ import pytest
 from app_helpers import app, assert_clean, chart_traces, plotly_array, trace
 
 from engine.record import StoreError, open_run
+
+
+def _upload_key(data: bytes) -> str:
+    """The run key of an upload (`upload:SHA256` of its bytes)."""
+    return f"upload:{hashlib.sha256(data).hexdigest()}"
 
 
 def _upload(at, name: str, data: bytes):  # noqa: ANN001, ANN202 - AppTest types
@@ -35,9 +41,7 @@ def test_valid_upload_is_added_and_plotted(
     assert (row["name"], row["kind"], row["status"]) == ("small.zarr.zip", "gradient_error", "complete")
 
     at.switch_page("views/gradient_error.py").run()
-    run_box = at.selectbox(key="ge_run")
-    upload_key = next(o for o in run_box.options if "(upload)" in o)
-    run_box.select(upload_key).run()
+    at.multiselect(key="ge_runs").set_value([_upload_key(small_zip_bytes)]).run()
     assert_clean(at)
     expected = open_run(small_zip)["gradient_error"]["l1_error"].mean("seed").sel(dynamics="learned")
     got = plotly_array(trace(chart_traces(at, 0), "learned dynamics")["y"])
@@ -170,8 +174,7 @@ def test_corrupt_chunk_found_by_a_page_shows_an_error(datasets: Path) -> None:
     assert_clean(at)
     assert any("corrupt.zarr.zip" in s.value for s in at.success)
     at.switch_page("views/gradient_error.py").run()
-    run_box = at.selectbox(key="ge_run")
-    run_box.select(next(o for o in run_box.options if "(upload)" in o)).run()
+    at.multiselect(key="ge_runs").set_value([_upload_key(data)]).run()
     assert_clean(at)
     assert len(at.error) == 1
     assert "gradient_error/bound_c1: its data could not be read" in at.error[0].value

@@ -83,12 +83,12 @@ def test_a_link_to_an_upload_says_it_cannot_come_back(datasets: Path) -> None:
     assert any("a link cannot bring them back" in c.value for c in at.caption)
 
 
-def test_single_run_page_settings_from_the_url(datasets: Path) -> None:
+def test_model_classes_page_settings_from_the_url(datasets: Path) -> None:
     mc = plain_tree(DATASETS / "model_comparison.zarr.zip")["model_comparison"]
     first = int(mc["stage"][0])
     at = app()
     at.switch_page("views/model_comparison.py")
-    at.query_params.update({"mc_stage": str(first), "mc_log": "false", "mc_run": "bundled:model_comparison.zarr.zip"})
+    at.query_params.update({"mc_stage": str(first), "mc_log": "false", "run": "bundled:model_comparison.zarr.zip"})
     at.run()
     assert_clean(at)
     assert at.select_slider(key="mc_stage").value == first
