@@ -14,7 +14,6 @@ Sources may be fsspec URLs (`memory://`, `s3://`...), opened read-only (`zarrio.
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 from dataclasses import dataclass
 from typing import IO, Any
@@ -24,13 +23,15 @@ import xarray as xr
 from xarray.backends import BackendArray
 from xarray.core import indexing
 
-from engine.record import zarrio
+from engine.record import xarray_dask, zarrio
 from engine.record.errors import StoreError
 from engine.record.schema import GROUPS, KINDS, REQUIRED_GROUPS, SCHEMA, SCHEMA_VERSION, STATUSES, all_vars
 from engine.record.validate import GroupPlan, plan_group
 from engine.record.zipsafe import DEFAULT_LIMITS, Limits
 
 Source = str | os.PathLike[str] | bytes | IO[bytes]
+
+xarray_dask.spare_import()  # before any store is opened: xarray would import dask on the first one
 
 _BLOCK_BYTES = 64 * 2**20
 """Most bytes the finiteness check holds at once."""
@@ -43,64 +44,6 @@ DASK_CHUNK_BYTES = 32 * 2**20
 """Target size of one dask chunk: as many on-disk chunks along the append dim as fit in it
 (on-disk chunks are small, ~0.1-1 MiB; one dask task per disk chunk would cost more in
 scheduling than in reading)."""
-
-
-class _DaskArrayOnceImported(type):
-    """isinstance(x, dask.array.Array) without importing dask: False while dask.array is not
-    imported, since nothing can be a dask array before then."""
-
-    def __instancecheck__(cls, obj: object) -> bool:
-        dask_array = sys.modules.get("dask.array")
-        return hasattr(dask_array, "Array") and isinstance(obj, dask_array.Array)
-
-
-class _DaskArray(metaclass=_DaskArrayOnceImported):
-    pass
-
-
-def _defer_xarray_dask_import() -> None:
-    """xarray imports dask the first time it wraps any numpy array in a Variable, only to ask
-    whether the array is a dask array: `isinstance(data, array_type("dask"))` imports
-    dask.array (`xarray.namedarray.pycompat`), `is_dask_collection(data)` imports dask.base
-    (`xarray.namedarray.utils`). Together 0.5-1 s of CPU of an app page's cold start on 2 cores
-    (dask.array imports scipy.fft and scipy.sparse and copies numpy's docstrings), for stores
-    that hold no dask array. Both questions have exact answers without importing dask: nothing
-    is an instance of dask.array.Array before dask.array is imported, and an object without a
-    callable `__dask_graph__` is no dask collection (dask's own first test). So: pre-fill
-    xarray's cache of the dask module with an entry whose array type answers that way (anything
-    else asked of it, e.g. the version, imports dask for real and replaces the entry), and
-    answer the second question's negative case before xarray imports dask to ask it. Does
-    nothing where xarray's internals are not what this was written for (then dask is imported
-    as before: slower, not wrong); tests/store/test_fsspec_lazy.py checks both sides."""
-    try:
-        from xarray.namedarray import pycompat
-        from xarray.namedarray import utils as xr_utils
-    except ImportError:  # pragma: no cover - another xarray layout
-        return
-    cache = getattr(pycompat, "_cached_duck_array_modules", None)
-    if isinstance(cache, dict) and "dask" not in cache and "dask.array" not in sys.modules:
-
-        class Deferred:
-            type = (_DaskArray,)
-
-            def __getattr__(self, name: str) -> Any:
-                cache["dask"] = real = pycompat.DuckArrayModule("dask")
-                return getattr(real, name)
-
-        cache["dask"] = Deferred()
-    asks_dask = getattr(xr_utils, "is_dask_collection", None)
-    if callable(asks_dask) and not getattr(asks_dask, "_no_dask_import", False):
-
-        def is_dask_collection(x: object) -> bool:
-            if isinstance(x, type) or not callable(getattr(x, "__dask_graph__", None)):
-                return False
-            return asks_dask(x)
-
-        is_dask_collection._no_dask_import = True  # type: ignore[attr-defined]
-        xr_utils.is_dask_collection = is_dask_collection
-
-
-_defer_xarray_dask_import()
 
 
 class _PrefixArray(BackendArray):
