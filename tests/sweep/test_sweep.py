@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -18,7 +19,7 @@ import pytest
 import yaml
 
 from engine.record import open_run
-from engine.sweep import ClusterOptions, client_for, load, parse, run_sweep
+from engine.sweep import ClusterOptions, client_for, load, parse, run_sweep, task
 
 STEPS = 300
 # tiny networks and budgets: a run is dominated by starting Python (torch, MuJoCo)
@@ -77,6 +78,24 @@ def test_grid_expands_to_deterministic_distinct_stores(tmp_path):
         parse({**SPEC, "grid": {"seed": 3}}, tmp_path)
     with pytest.raises(ValueError, match="same config"):
         parse({**SPEC, "grid": {"seed": [1, 1]}}, tmp_path)
+
+
+def test_a_rerun_in_the_same_invocation_fails_or_returns_the_recorded_result(tmp_path):
+    """What Dask's reschedule of a task finds: its own invocation's marker without a result (the
+    worker died while training: fail, no training) or with one (the worker died holding the
+    result: the same result again)."""
+    spec = parse(SPEC, tmp_path).runs[0]
+    side = Path(spec.store).parent / task.SIDE_DIR
+    side.mkdir(parents=True)
+    marker = side / f"{spec.name}.attempt"
+    marker.write_text(json.dumps({"invocation": "abc", "pid": 123, "host": "node1"}))
+    lost = task.run(spec.name, spec.store, spec.config, "abc")
+    assert lost.status == "failed" and "worker died while running it (pid 123 on node1)" in lost.reason
+    assert not Path(spec.store).exists() and "worker lost" in Path(lost.log).read_text()
+    done = task.RunResult(spec.name, spec.store, "done", "new", 12.5, "", "x.log")
+    marker.write_text(json.dumps({"invocation": "abc", "pid": 1, "host": "node1", "result": dataclasses.asdict(done)}))
+    assert task.run(spec.name, spec.store, spec.config, "abc") == done
+    assert not Path(spec.store).exists()
 
 
 def test_sweep_reports_killed_runs_and_resumes_them(tmp_path):
