@@ -15,8 +15,7 @@ import re
 import threading
 import weakref
 import zipfile
-import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -43,7 +42,7 @@ class ArrayInfo:
     attrs: dict[str, Any]
     chunk_shape: tuple[int, ...] = ()
     """Shape of the unit a read decodes whole (the shard if sharded, else the chunk)."""
-    handle: Any = dataclasses.field(default=None, repr=False, compare=False)
+    handle: Any = field(default=None, repr=False, compare=False)
     """The opened zarr array, for reads (opening it again would read its metadata again)."""
 
 

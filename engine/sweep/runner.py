@@ -3,7 +3,7 @@
 Each run is one task (`engine.sweep.task.run`, which starts the training as a child process of
 the worker); tasks are never retried by Dask (`retries=0`), so a failure is reported once, with
 its reason, and the next invocation of the same sweep resumes it from its store. A task whose
-worker dies is rescheduled by Dask itself; the task then fails at once (`task._lost_worker`), so
+worker dies is rescheduled by Dask itself; the rerun then fails at once (`task.run`'s marker), so
 that run too is reported failed rather than trained again behind the user's back.
 """
 
