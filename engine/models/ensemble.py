@@ -6,7 +6,8 @@ ensemble runs with one `torch.baddbmm` per layer. The log-variance is soft-clamp
 learned per-member upper and lower bound, as in PETS/MBPO, so it cannot run off to +-inf outside
 the data; a small penalty pulls the bounds together. Each member trains on its own bootstrap
 resample; it keeps its weights from the epoch with its best holdout MSE, and the `elites` are
-the members best on the holdout. `step` picks a random elite per sample per step (MBPO).
+the members best on the holdout. `step` picks a random elite per sample per step (MBPO) and
+runs each sample through that elite only.
 """
 
 from __future__ import annotations
