@@ -6,11 +6,16 @@ are built from the ensemble's own weights, and the bench first checks that both 
 outputs, so the ratio compares two implementations of one function. Timed, interleaved:
 
 - `train`: a fit step (forward on (members, batch, in), Gaussian NLL, backward, Adam step);
-- `rollout`: a no-grad forward of a rollout batch through every member.
+- `rollout`: a no-grad forward of a rollout batch through every member (the same FLOPs on
+  both sides: what batching alone buys);
+- `step`: MBPO's model step on a rollout batch (`step_mode` "sample": each state steps with a
+  random elite): `GaussianEnsemble._predict_drawn` (each state through its drawn elite only,
+  grouped into one batched matmul per layer) vs the separate models each run on the states
+  that drew it, and vs the ensemble's step before (every member on every state, then a pick).
 
     python bench/ensemble_batched.py [--batch 256] [--rollout-batch 1000] [--repeats 7]
 
-Prints medians of per-pair ratios separate/batched (> 1: the batched ensemble is faster); goal >= 3.
+Prints medians of per-pair ratios other/batched (> 1: the batched ensemble is faster); goal >= 3.
 """
 
 from __future__ import annotations
@@ -19,14 +24,18 @@ import argparse
 import math
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's engine first
 from torch.nn import functional as F
 
-from engine.models.ensemble import EnsembleConfig, GaussianEnsemble
+from engine.models.ensemble import EnsembleConfig, GaussianEnsemble  # noqa: E402 - after the path
 
 OBS, ACT = 17, 6
 
@@ -51,14 +60,30 @@ class Separate(nn.Module):
         self.max_logvar = nn.Parameter(ens.max_logvar.detach().clone())  # (members, 1, obs)
         self.min_logvar = nn.Parameter(ens.min_logvar.detach().clone())
 
+    def predict_drawn(self, ens: GaussianEnsemble, obs: Tensor, action: Tensor, draw: Tensor) -> tuple[Tensor, Tensor]:
+        """Each state through the elite it drew (`draw`: (batch,) positions in the elites), one
+        member model at a time on its states: next-observation mean and variance (batch, obs)."""
+        xn = ens._normalized_inputs(obs, action)
+        mu, logvar = xn.new_empty(len(xn), OBS), xn.new_empty(len(xn), OBS)
+        for k, m in enumerate(ens.elites):
+            rows = torch.nonzero(draw == k).squeeze(1)
+            out_mu, out_logvar = self.forward_member(m, xn[rows])
+            mu[rows], logvar[rows] = out_mu, out_logvar
+        return ens._next_obs(obs, mu, logvar)
+
+    def forward_member(self, m: int, xn: Tensor) -> tuple[Tensor, Tensor]:
+        """(batch, in) -> mean, log-variance (batch, obs) of member m."""
+        mu, logvar = self.nets[m](xn).chunk(2, dim=-1)
+        logvar = self.max_logvar[m] - F.softplus(self.max_logvar[m] - logvar)
+        return mu, self.min_logvar[m] + F.softplus(logvar - self.min_logvar[m])
+
     def forward(self, xn: Tensor) -> tuple[Tensor, Tensor]:
         """(members, batch, in) -> mean, log-variance (members, batch, obs): one model per member."""
         mus, logvars = [], []
-        for m, net in enumerate(self.nets):
-            mu, logvar = net(xn[m]).chunk(2, dim=-1)
-            logvar = self.max_logvar[m] - F.softplus(self.max_logvar[m] - logvar)
-            logvars.append(self.min_logvar[m] + F.softplus(logvar - self.min_logvar[m]))
+        for m in range(len(self.nets)):
+            mu, logvar = self.forward_member(m, xn[m])
             mus.append(mu)
+            logvars.append(logvar)
         return torch.stack(mus), torch.stack(logvars)
 
 
@@ -94,6 +119,20 @@ def main() -> None:
         for a, b in zip(ens.forward_normalized(xr), sep(xr)):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)  # same function on both sides
 
+    obs, act = torch.randn(args.rollout_batch, OBS), torch.randn(args.rollout_batch, ACT)
+    draw = torch.randint(ens.config.elites, (args.rollout_batch,))  # each state's elite (a position in elites)
+    rows = torch.arange(args.rollout_batch)
+
+    def all_members() -> tuple[Tensor, Tensor]:  # the step before: every member on every state, then a pick
+        mean, var = ens.predict_members(obs, act)  # (members, batch, obs)
+        return mean[ens.elite_idx[draw], rows], var[ens.elite_idx[draw], rows]
+
+    with torch.no_grad():
+        want = all_members()
+        for got in (ens._predict_drawn(obs, act, draw), sep.predict_drawn(ens, obs, act, draw)):
+            for a, b in zip(got, want):
+                torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
     opt_e = torch.optim.Adam(ens.parameters(), lr=1e-3)
     opt_s = torch.optim.Adam(sep.parameters(), lr=1e-3)
 
@@ -110,9 +149,18 @@ def main() -> None:
                 forward(xr)
         return step
 
+    def no_grad(fn: Callable[[], object]) -> Callable[[], None]:
+        def step() -> None:
+            with torch.no_grad():
+                fn()
+        return step
+
     cases = {
         "train": (train(ens, ens.forward_normalized, opt_e), train(sep, sep, opt_s)),
         "rollout": (rollout(ens.forward_normalized), rollout(sep)),
+        "step": (no_grad(lambda: ens._predict_drawn(obs, act, draw)),
+                 no_grad(lambda: sep.predict_drawn(ens, obs, act, draw))),
+        "step vs all members": (no_grad(lambda: ens._predict_drawn(obs, act, draw)), no_grad(all_members)),
     }
     print(f"load {os.getloadavg()[0]:.1f}; {M} members, 4 x 200 SiLU, batch {args.batch}, "
           f"rollout batch {args.rollout_batch}, {args.threads} thread(s); CPU time per call")
@@ -125,8 +173,8 @@ def main() -> None:
             ratios.append(s / b)
             tb.append(b)
             ts.append(s)
-        print(f"{name:8s} batched {statistics.median(tb) * 1e3:7.2f} ms  separate "
-              f"{statistics.median(ts) * 1e3:7.2f} ms  separate/batched x{statistics.median(ratios):.2f} "
+        print(f"{name:19s} batched {statistics.median(tb) * 1e3:7.2f} ms  other "
+              f"{statistics.median(ts) * 1e3:7.2f} ms  other/batched x{statistics.median(ratios):.2f} "
               f"(range x{min(ratios):.2f}-x{max(ratios):.2f}; goal >= x3)")
 
 

@@ -6,7 +6,8 @@ ensemble runs with one `torch.baddbmm` per layer. The log-variance is soft-clamp
 learned per-member upper and lower bound, as in PETS/MBPO, so it cannot run off to +-inf outside
 the data; a small penalty pulls the bounds together. Each member trains on its own bootstrap
 resample; it keeps its weights from the epoch with its best holdout MSE, and the `elites` are
-the members best on the holdout. `step` picks a random elite per sample per step (MBPO).
+the members best on the holdout. `step` picks a random elite per sample per step (MBPO) and
+runs each sample through that elite only.
 """
 
 from __future__ import annotations
@@ -76,9 +77,12 @@ class EnsembleLinear(nn.Module):
                                                          a=-2 * std, b=2 * std))
         self.bias = nn.Parameter(torch.zeros(members, 1, n_out))
 
-    def forward(self, x: Tensor) -> Tensor:
-        """(members, batch, in) -> (members, batch, out)."""
-        return torch.baddbmm(self.bias, x, self.weight)
+    def forward(self, x: Tensor, members: Tensor | None = None) -> Tensor:
+        """(members, batch, in) -> (members, batch, out); with `members` (k,) indices, only those
+        members: (k, batch, in) -> (k, batch, out)."""
+        if members is None:
+            return torch.baddbmm(self.bias, x, self.weight)
+        return torch.baddbmm(self.bias[members], x, self.weight[members])
 
 
 class GaussianEnsemble(nn.Module):
@@ -111,42 +115,83 @@ class GaussianEnsemble(nn.Module):
         """Indices of the elite members, best holdout MSE first."""
         return self.elite_idx.tolist()
 
-    def forward_normalized(self, xn: Tensor) -> tuple[Tensor, Tensor]:
-        """Standardised inputs (members, batch, in) -> mean, log-variance (members, batch, obs_dim)."""
+    def forward_normalized(self, xn: Tensor, members: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Standardised inputs (members, batch, in) -> mean, log-variance (members, batch, obs_dim);
+        with `members` (k,) indices, only those members run: (k, batch, in) -> (k, batch, obs_dim)."""
         h = xn
         for layer in self.layers[:-1]:
-            h = self.act(layer(h))
-        mu, logvar = self.layers[-1](h).chunk(2, dim=-1)
-        logvar = self.max_logvar - F.softplus(self.max_logvar - logvar)
-        logvar = self.min_logvar + F.softplus(logvar - self.min_logvar)
+            h = self.act(layer(h, members))
+        mu, logvar = self.layers[-1](h, members).chunk(2, dim=-1)
+        hi, lo = (self.max_logvar, self.min_logvar) if members is None else (
+            self.max_logvar[members], self.min_logvar[members])
+        logvar = hi - F.softplus(hi - logvar)
+        logvar = lo + F.softplus(logvar - lo)
         return mu, logvar
 
-    def _inputs(self, obs: Tensor, action: Tensor) -> Tensor:
-        xn = self.in_norm.normalize(torch.cat([obs, action], dim=-1))
-        return xn.unsqueeze(0).expand(self.config.members, -1, -1)
+    def _normalized_inputs(self, obs: Tensor, action: Tensor) -> Tensor:
+        """(batch, in): standardised [obs, action]."""
+        return self.in_norm.normalize(torch.cat([obs, action], dim=-1))
 
-    def predict_members(self, obs: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
-        """Every member's next-observation mean and variance, each (members, batch, obs_dim)."""
-        mu, logvar = self.forward_normalized(self._inputs(obs, action))
+    def _inputs(self, obs: Tensor, action: Tensor) -> Tensor:
+        return self._normalized_inputs(obs, action).unsqueeze(0).expand(self.config.members, -1, -1)
+
+    def _next_obs(self, obs: Tensor, mu: Tensor, logvar: Tensor) -> tuple[Tensor, Tensor]:
+        """Standardised delta mean and log-variance -> next-observation mean and variance."""
         return obs + self.out_norm.denormalize(mu), logvar.exp() * self.out_norm.std.pow(2)
 
+    def predict_members(self, obs: Tensor, action: Tensor, members: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Every member's next-observation mean and variance, each (members, batch, obs_dim); with
+        `members` (k,) indices, only those members are computed: (k, batch, obs_dim)."""
+        xn = self._normalized_inputs(obs, action)
+        k = self.config.members if members is None else len(members)
+        return self._next_obs(obs, *self.forward_normalized(xn.unsqueeze(0).expand(k, -1, -1), members))
+
     def step(self, state: ModelState, action: Tensor) -> ModelState:
-        return self.next_state(*self.predict_members(state.obs, action))
+        """One step as `step_mode` says, computing only what it uses: the elites for "mean", and
+        for "sample" / "member" each sample through its drawn elite only (`_predict_drawn`), a
+        seventh of the arithmetic of running all 7 members on every sample."""
+        if self.step_mode == "mean":
+            return self.next_state(*self.predict_members(state.obs, action, self.elite_idx))
+        draw = self._draw(state.obs.shape[0])
+        mean, var = self._predict_drawn(state.obs, action, draw)
+        return self._sampled(mean, var)
 
     def next_state(self, mean: Tensor, var: Tensor) -> ModelState:
-        """The next state from every member's prediction, each (members, batch, obs_dim), as
-        `step_mode` says (callers that also need the members' spread predict once)."""
-        elites = self.elite_idx
+        """The next state from the elites' predictions, each (elites, batch, obs_dim) in the
+        order of `elite_idx` (`predict_members(obs, action, model.elite_idx)`), as `step_mode`
+        says (for callers that also need the elites' spread: they predict once)."""
         if self.step_mode == "mean":
-            return ModelState(obs=mean[elites].mean(0))
-        batch = mean.shape[1]
-        pick = elites[torch.randint(len(elites), (batch,), generator=self._step_gen)]
-        rows = torch.arange(batch)
-        nxt = mean[pick, rows]  # (batch, obs_dim): member pick[i] for sample i
+            return ModelState(obs=mean.mean(0))
+        draw = self._draw(mean.shape[1])
+        rows = torch.arange(mean.shape[1])
+        return self._sampled(mean[draw, rows], var[draw, rows])  # (batch, obs_dim): elite draw[i] for sample i
+
+    def _draw(self, batch: int) -> Tensor:
+        """(batch,) positions in `elite_idx`: the elite each sample steps with."""
+        return torch.randint(len(self.elite_idx), (batch,), generator=self._step_gen)
+
+    def _sampled(self, mean: Tensor, var: Tensor) -> ModelState:
+        """(batch, obs_dim) drawn elites' mean and variance -> the next state ("sample": a draw)."""
         if self.step_mode == "sample":
-            noise = torch.randn(nxt.shape, generator=self._step_gen, dtype=nxt.dtype)
-            nxt = nxt + var[pick, rows].sqrt() * noise
-        return ModelState(obs=nxt)
+            noise = torch.randn(mean.shape, generator=self._step_gen, dtype=mean.dtype)
+            mean = mean + var.sqrt() * noise
+        return ModelState(obs=mean)
+
+    def _predict_drawn(self, obs: Tensor, action: Tensor, draw: Tensor) -> tuple[Tensor, Tensor]:
+        """Each sample's next-observation mean and variance under its drawn elite only, each
+        (batch, obs_dim). The samples are grouped by elite into one (elites, largest group, in)
+        tensor (zero-padded), so the ensemble still runs as one batched matmul per layer, on
+        about batch x (1 + group imbalance) rows instead of members x batch."""
+        e = len(self.elite_idx)
+        order = torch.argsort(draw, stable=True)  # samples grouped by elite
+        counts = torch.bincount(draw, minlength=e)  # (elites,)
+        starts = torch.cumsum(counts, 0) - counts
+        slot = torch.empty_like(draw)
+        slot[order] = torch.arange(len(draw)) - starts[draw[order]]  # (batch,) row within its group
+        xn = self._normalized_inputs(obs, action)
+        grouped = xn.new_zeros(e, int(counts.max()), xn.shape[-1]).index_put((draw, slot), xn)
+        mu, logvar = self.forward_normalized(grouped, self.elite_idx)  # (elites, largest group, obs_dim)
+        return self._next_obs(obs, mu[draw, slot], logvar[draw, slot])
 
     def rollout(self, state: ModelState, actions: Tensor) -> Tensor:
         return rollout_by_steps(self.step, state, actions)
@@ -240,9 +285,10 @@ class SpreadTracking:
         self._spread: list[Tensor] = []  # (batch,) per step since the last `take`
 
     def step(self, state: ModelState, action: Tensor) -> ModelState:
-        mean, var = self.ensemble.predict_members(state.obs, action)  # (members, batch, obs_dim)
-        self._spread.append(mean[self.ensemble.elite_idx].std(dim=0).norm(dim=-1))
-        return self.ensemble.next_state(mean, var)
+        ens = self.ensemble
+        mean, var = ens.predict_members(state.obs, action, ens.elite_idx)  # (elites, batch, obs_dim)
+        self._spread.append(mean.std(dim=0).norm(dim=-1))
+        return ens.next_state(mean, var)
 
     def rollout(self, state: ModelState, actions: Tensor) -> Tensor:
         return rollout_by_steps(self.step, state, actions)

@@ -2,12 +2,12 @@
 
 Everything is checked on metadata first (root attributes, then every group's dims, dtypes
 and declared shapes); only then are coordinates and, for variables where NaN is forbidden,
-values read (those of big variables when they are read, chunk by chunk). Data variables stay lazy: a page that plots one slice reads only the chunks it
-needs, and never anything past the committed prefix. Numeric variables larger than
-DASK_MIN_BYTES (the replay of a long run) are dask arrays whose chunks are whole multiples of
-the on-disk chunks along the append dim (`read_chunks`), so reductions over them stream chunk
-by chunk in bounded memory; smaller ones are plain lazy arrays (numpy on first use, which keeps
-`.item()` and friends working).
+values read (those of big variables when they are read, chunk by chunk). Data variables stay
+lazy (xarray's own lazily indexed arrays over zarr): a page that plots one slice reads only the
+chunks it needs, and never anything past the committed prefix. No dask is imported (its import
+alone costs ~0.8 s of an app page's cold start); `chunked=True` makes numeric variables larger
+than BIG_BYTES dask arrays whose chunks are whole multiples of the on-disk chunks along the
+append dim (`read_chunks`), so reductions over them stream chunk by chunk in bounded memory.
 Sources may be fsspec URLs (`memory://`, `s3://`...), opened read-only (`zarrio.open_root`).
 """
 
@@ -23,7 +23,7 @@ import xarray as xr
 from xarray.backends import BackendArray
 from xarray.core import indexing
 
-from engine.record import zarrio
+from engine.record import xarray_dask, zarrio
 from engine.record.errors import StoreError
 from engine.record.schema import GROUPS, KINDS, REQUIRED_GROUPS, SCHEMA, SCHEMA_VERSION, STATUSES, all_vars
 from engine.record.validate import GroupPlan, plan_group
@@ -31,11 +31,14 @@ from engine.record.zipsafe import DEFAULT_LIMITS, Limits
 
 Source = str | os.PathLike[str] | bytes | IO[bytes]
 
+xarray_dask.spare_import()  # before any store is opened: xarray would import dask on the first one
+
 _BLOCK_BYTES = 64 * 2**20
 """Most bytes the finiteness check holds at once."""
 
-DASK_MIN_BYTES = 8 * 2**20
-"""Numeric variables with more committed bytes than this are dask-backed."""
+BIG_BYTES = 2**20
+"""Variables with more committed bytes than this are not read at opening: where NaN is
+forbidden, each read checks what it read; with `open_run(chunked=True)` they are dask-backed."""
 
 DASK_CHUNK_BYTES = 32 * 2**20
 """Target size of one dask chunk: as many on-disk chunks along the append dim as fit in it
@@ -135,14 +138,17 @@ class RunSummary:
     groups: dict[str, dict[str, int]]
 
 
-def open_run(source: Source, *, limits: Limits = DEFAULT_LIMITS, check_values: bool = True) -> xr.DataTree:
+def open_run(source: Source, *, limits: Limits = DEFAULT_LIMITS, check_values: bool = True,
+             chunked: bool = False) -> xr.DataTree:
     """Open a run store (`.zarr` directory, `.zarr.zip` file, zip bytes, or an fsspec URL of
     a store folder or zip, e.g. `s3://bucket/run.zarr`) read-only as a DataTree.
 
     Only committed records are visible. Raises `StoreError` with a plain message for any
     malformed, unsafe or unknown store. With `check_values`, variables where the schema
-    forbids NaN/inf are checked: read whole at opening up to DASK_MIN_BYTES, bigger ones (dask
-    arrays) as their chunks are read, each read of a bad chunk raising `StoreError`.
+    forbids NaN/inf are checked: read whole at opening up to BIG_BYTES, bigger ones as they
+    are read, each read of a bad part raising `StoreError`. Variables are lazy either way;
+    `chunked` makes those over BIG_BYTES dask arrays in whole on-disk chunks (`read_chunks`),
+    for reductions that stream them (`tree["replay"]["obs"].mean("step")` in bounded memory).
     """
     root = zarrio.open_root(source, limits)
     attrs = _check_root(dict(root.attrs))
@@ -159,7 +165,7 @@ def open_run(source: Source, *, limits: Limits = DEFAULT_LIMITS, check_values: b
     plans = {g: plan_group(g, root[g], int(n), limits) for g, n in committed.items()}
     nodes: dict[str, xr.Dataset] = {"/": xr.Dataset(attrs=attrs)}
     for gname, plan in plans.items():
-        nodes[f"/{gname}"] = _read_group(plan, check_values)
+        nodes[f"/{gname}"] = _read_group(plan, check_values, chunked)
     return xr.DataTree.from_dict(nodes)
 
 
@@ -199,25 +205,26 @@ def _check_root(attrs: dict[str, Any]) -> dict[str, Any]:
     return attrs
 
 
-def _read_group(plan: GroupPlan, check_values: bool) -> xr.Dataset:
+def _read_group(plan: GroupPlan, check_values: bool, chunked: bool) -> xr.Dataset:
     spec = GROUPS.get(plan.name)
     schema_vars = all_vars(spec) if spec else {}
     variables: dict[str, xr.Variable] = {}
     for name, (info, shape) in plan.arrays.items():
         where = f"{plan.name}/{name}"
-        handle = zarrio.array_handle(plan.group, name)
+        handle = info.handle if info.handle is not None else zarrio.array_handle(plan.group, name)
         forbid_nan = check_values and name in schema_vars and not schema_vars[name].allow_nan
         forbid_nan = forbid_nan and info.dtype.kind in "fc"
         lazy = _PrefixArray(handle, shape, info.dtype, where)
         if name in plan.sizes and info.dims == (name,):  # coordinates are small: load them now
             data: Any = lazy._getitem((slice(None),))
-        elif info.dtype.kind in "biuf" and np.prod(shape, dtype=np.float64) * info.dtype.itemsize > DASK_MIN_BYTES:
-            # big (the replay of a long run): checked chunk by chunk when read, so opening never
-            # reads it whole (the engine's writer refuses NaN there before anything is written)
+        elif info.dtype.kind in "biuf" and np.prod(shape, dtype=np.float64) * info.dtype.itemsize > BIG_BYTES:
+            # big (the replay of a long run): checked as it is read, so opening never reads it
+            # whole (the engine's writer refuses NaN there before anything is written)
             lazy.check_finite = forbid_nan
             forbid_nan = False
-            data = _dask_array(lazy, read_chunks(info, shape, plan.append_dim))
-        else:  # labels and scalars: small, read on first use
+            data = (_dask_array(lazy, read_chunks(info, shape, plan.append_dim)) if chunked
+                    else indexing.LazilyIndexedArray(lazy))
+        else:  # small: read on first use (numpy then, where `.item()` works)
             data = indexing.LazilyIndexedArray(lazy)
         if forbid_nan:
             _check_finite(where, lazy, shape)

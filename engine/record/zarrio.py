@@ -15,7 +15,7 @@ import re
 import threading
 import weakref
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -42,6 +42,8 @@ class ArrayInfo:
     attrs: dict[str, Any]
     chunk_shape: tuple[int, ...] = ()
     """Shape of the unit a read decodes whole (the shard if sharded, else the chunk)."""
+    handle: Any = field(default=None, repr=False, compare=False)
+    """The opened zarr array, for reads (opening it again would read its metadata again)."""
 
 
 def _looks_like_zip(path: Path) -> bool:
@@ -194,6 +196,7 @@ def list_arrays(group: zarr.Group) -> dict[str, ArrayInfo]:
             dtype=_numpy_dtype(arr),
             attrs=dict(arr.attrs),
             chunk_shape=tuple(unit),
+            handle=arr,
         )
     return out
 

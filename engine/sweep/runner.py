@@ -2,13 +2,16 @@
 
 Each run is one task (`engine.sweep.task.run`, which starts the training as a child process of
 the worker); tasks are never retried by Dask (`retries=0`), so a failure is reported once, with
-its reason, and the next invocation of the same sweep resumes it from its store.
+its reason, and the next invocation of the same sweep resumes it from its store. A task whose
+worker dies is rescheduled by Dask itself; the rerun then fails at once (`task.run`'s marker), so
+that run too is reported failed rather than trained again behind the user's back.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -56,13 +59,15 @@ def run_sweep(sweep: Sweep, client: Any, on_result: Callable[[RunResult], None] 
     them in the sweep's order. A task that dies with its worker is a failed run."""
     from distributed import as_completed
 
-    futures = {client.submit(run, r.name, r.store, r.config, key=f"sweep-run-{r.name}", pure=False,
-                             retries=0): r for r in sweep.runs}
+    invocation = uuid.uuid4().hex  # a rerun of a task in this invocation means its worker died
+    futures = {client.submit(run, r.name, r.store, r.config, invocation, key=f"sweep-run-{r.name}",
+                             pure=False, retries=0): r for r in sweep.runs}
     results: dict[str, RunResult] = {}
     for future in as_completed(futures):
         spec = futures[future]
         try:
             result = future.result()
+            future.release()  # a worker that dies later holding it would make Dask rerun the task
         except Exception as exc:  # noqa: BLE001 - a lost worker (KilledWorker) or a bug in the task
             result = RunResult(spec.name, spec.store, "failed", "?", 0.0,
                                f"task failed or its worker died ({type(exc).__name__}: {exc})")

@@ -5,19 +5,28 @@ A child process, not a call in the worker: a crash, a kill or a leak of the trai
 torch threads) cannot take the worker down, and the worker sees the run's exit status. The child
 is killed when the worker dies (Linux `PR_SET_PDEATHSIG`), so a lost worker never leaves a
 second writer behind; one store has one writer in any case (the store's lock).
+
+A worker process that dies (SIGKILL, OOM killer, lost node) takes its run's child with it, and
+Dask reschedules the task on another worker (its `allowed-failures`, 3 by default, are per
+scheduler and not the client's to change). To report that run failed instead of retrying it
+silently, each attempt leaves a marker `out/.sweep/NAME.attempt` naming the sweep invocation
+(and, once finished, its result); an attempt that finds its own invocation's unfinished marker
+is a rerun after a lost worker and fails at once with that reason (the next invocation of the
+sweep resumes the run).
 """
 
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +37,7 @@ SIDE_DIR = ".sweep"
 """Folder (inside the sweep's `out`) of each run's config file and log."""
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class RunResult:
     """What happened to one run."""
 
@@ -88,13 +97,48 @@ def _reason(code: int, log: Path) -> str:
     return errors[-1] if errors else (lines[-1] if lines else f"exit status {code}")
 
 
-def run(name: str, store: str, config: Mapping[str, Any]) -> RunResult:
-    """Run (or resume, or skip) one sweep run; never raises for a failed training."""
-    start = time.monotonic()
-    path = Path(store)
-    side = path.parent / SIDE_DIR
+def _write_marker(marker: Path, record: dict[str, Any]) -> None:
+    tmp = marker.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record))
+    os.replace(tmp, marker)  # a kill mid-write leaves the old marker or the new one, whole
+
+
+def run(name: str, store: str, config: Mapping[str, Any], invocation: str = "") -> RunResult:
+    """Run (or resume, or skip) one sweep run; never raises for a failed training.
+
+    `invocation` names one invocation of the sweep (unique per invocation). Dask runs a task
+    again when its worker died while running it, or died holding its result: the first case
+    fails at once (the run is not trained twice in one invocation), the second returns the
+    result recorded by the attempt that finished.
+    """
+    side = Path(store).parent / SIDE_DIR
     side.mkdir(parents=True, exist_ok=True)
-    log = side / f"{name}.log"
+    log, marker = side / f"{name}.log", side / f"{name}.attempt"
+    if not invocation:
+        return _attempt(name, store, config, log)
+    try:
+        earlier = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        earlier = {}
+    if earlier.get("invocation") == invocation:
+        if "result" in earlier:
+            return RunResult(**earlier["result"])
+        reason = (f"its worker died while running it (pid {earlier.get('pid')} on {earlier.get('host')}); "
+                  "not retried in this sweep")
+        with open(log, "a") as fh:
+            fh.write(f"worker lost: {reason}\n")
+        return RunResult(name, store, "failed", "?", 0.0, reason, str(log))
+    attempt = {"invocation": invocation, "pid": os.getpid(), "host": socket.gethostname()}
+    _write_marker(marker, attempt)
+    result = _attempt(name, store, config, log)
+    _write_marker(marker, {**attempt, "result": dataclasses.asdict(result)})
+    return result
+
+
+def _attempt(name: str, store: str, config: Mapping[str, Any], log: Path) -> RunResult:
+    """Plan the run from its store, then train it in a child process (or skip it)."""
+    start = time.monotonic()
+    path, side = Path(store), log.parent
     try:
         action, flags = plan(path, config)
     except StoreError as exc:

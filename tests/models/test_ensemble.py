@@ -122,3 +122,39 @@ def test_each_member_keeps_its_best_holdout_weights(fitted: tuple[GaussianEnsemb
     np.testing.assert_allclose(float(mse.mean()), metrics["holdout_mse_all"], rtol=1e-3)
     np.testing.assert_allclose(float(mse[model.elites].mean()), metrics["holdout_mse"], rtol=1e-3)
     assert sorted(model.elites) == sorted(torch.argsort(mse)[: CONFIG.elites].tolist())
+
+
+@pytest.mark.parametrize("mode", ["sample", "member", "mean"])
+def test_step_computes_only_what_it_uses_with_the_results_of_all_members(
+        mode: str, fitted: tuple[GaussianEnsemble, dict[str, float], torch.Tensor],
+        pendulum_data: tuple[Transitions, Transitions]) -> None:
+    """`step` runs the elites ("mean") or each sample's drawn elite only; the reference runs every
+    member on every sample and picks with the same draws: same values and same input gradients."""
+    model = copy.deepcopy(fitted[0])
+    model.step_mode = mode
+    _, test = pendulum_data
+    n = 257
+    obs, action = t32(test.obs[:n]).requires_grad_(), t32(test.action[:n])
+    rows_in: list[int] = []
+    model.layers[0].register_forward_hook(lambda _m, args, _out: rows_in.append(args[0].shape[0] * args[0].shape[1]))
+    draws = model._step_gen.get_state()
+    got = model.step(ModelState(obs=obs), action).obs
+    (grad_got,) = torch.autograd.grad(got.pow(2).sum(), obs)
+    model._step_gen.set_state(draws)
+    mean, var = model.predict_members(obs, action)  # (members, n, obs_dim): all of them, the reference
+    elites = model.elite_idx
+    if mode == "mean":
+        want = mean[elites].mean(0)
+    else:
+        pick, rows = elites[torch.randint(len(elites), (n,), generator=model._step_gen)], torch.arange(n)
+        want = mean[pick, rows]
+        if mode == "sample":
+            want = want + var[pick, rows].sqrt() * torch.randn(want.shape, generator=model._step_gen)
+    (grad_want,) = torch.autograd.grad(want.pow(2).sum(), obs)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(grad_got, grad_want, rtol=1e-4, atol=1e-5)
+    assert rows_in[1] == CONFIG.members * n  # the reference
+    if mode == "mean":
+        assert rows_in[0] == CONFIG.elites * n
+    else:  # elites x the largest group of samples that drew the same elite
+        assert n <= rows_in[0] < 1.5 * n
