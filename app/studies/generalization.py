@@ -12,7 +12,6 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import xarray as xr
-from scipy import stats
 
 from app.studies.spread import Band, Center, reduce_seeds
 from app.studies.training import group_dataset
@@ -53,6 +52,8 @@ def local_slopes(ds: xr.Dataset, kl_max: float) -> xr.Dataset:
     """Per probe: slope, intercept and their standard errors of model_error ~ kl over the checks
     with kl <= kl_max, and the number of points; NaN with fewer than MIN_POINTS points."""
     out = {k: np.full(ds.sizes["probe"], np.nan) for k in ("slope", "slope_stderr", "intercept", "intercept_stderr")}
+    from scipy import stats  # here, not at the top: scipy.stats is 0.5 s of a page's cold start
+
     n_points = np.zeros(ds.sizes["probe"], np.int64)
     kl_hi = np.full(ds.sizes["probe"], np.nan)
     for i in range(ds.sizes["probe"]):

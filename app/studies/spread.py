@@ -8,7 +8,6 @@ from typing import Literal
 
 import numpy as np
 import xarray as xr
-from scipy import stats
 
 Band = Literal["std", "sem", "ci95", "minmax", "p10_90"]
 Center = Literal["mean", "iqm"]
@@ -44,6 +43,8 @@ def band_label(band: Band, center: Center = "mean") -> str:
 
 def iqm(x: np.ndarray, axis: int = 0) -> np.ndarray:
     """Interquartile mean along `axis`: `scipy.stats.trim_mean(x, 0.25)` (rliable's IQM)."""
+    from scipy import stats  # here, not at the top: 0.5 s of every page's cold start otherwise
+
     return stats.trim_mean(x, IQM_TRIM, axis=axis)
 
 
@@ -58,6 +59,8 @@ def bootstrap_ci(x: np.ndarray, center: Center = "mean") -> tuple[np.ndarray, np
     n, m = x.shape
     if n < 2:
         return x[0].astype(float), x[0].astype(float)
+    from scipy import stats  # see iqm
+
     res = stats.bootstrap(
         (x,), CENTER_FUNCS[center], axis=0, vectorized=True, n_resamples=BOOTSTRAP_RESAMPLES,
         method="percentile", confidence_level=0.95, rng=np.random.default_rng(BOOTSTRAP_SEED),
