@@ -9,7 +9,9 @@ Choices for speed (docs/training.md, bench/README.md): the twin critics are one 
 (both Q-heads in one batched matmul per layer); the temperature's loss reuses the log-probs of
 the actor loss's own sample (drawn before the actor step), as Haarnoja et al.'s code and
 Stable-Baselines3 do, instead of a third sample after it, and actor and log alpha step in one
-Adam (two parameter groups).
+Adam (two parameter groups). With ReLU nets `update` takes the steps with their gradients
+written out (`sac_steps.py`, the same gradients up to float32 rounding); `_critic_step` and
+`_actor_step` are the autograd steps for other activations and for subclasses' own actor loss.
 """
 
 from __future__ import annotations
