@@ -3,7 +3,7 @@
 What `SAC.update` computes through autograd (`SAC._critic_step`, `SAC._actor_step`), here with
 the backward of the MLPs by `chain_backward` into the same gradient buffers every update and
 the backward of the elementwise tanh-Gaussian chain spelled out: no autograd graph and no
-gradient of the frozen critics' weights. It measured x0.8-0.9 of the autograd update's time
+gradient of the frozen critics' weights. It measured x0.88-0.91 of the autograd update's time
 (bench/README.md). The same gradients up to float32 rounding (tests/agents/test_agents_chain.py);
 the random draw is the same one.
 """

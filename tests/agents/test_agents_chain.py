@@ -15,6 +15,7 @@ from agent_kit import ACT_SPACE, OBS_SPACE, SMALL, random_batch
 from engine.agents import DDPG, SAC, DDPGConfig, SACConfig, sac_steps
 from engine.agents.chain import chain_params, relu_chain
 from engine.agents.stacked import StackedMLP
+from engine.agents.svg import PathwiseSAC
 from engine.models.mlp import mlp
 
 UNIT_BOX = spaces.Box(-np.ones(2, np.float32), np.ones(2, np.float32))
@@ -125,3 +126,6 @@ def test_update_takes_the_steps_by_hand_for_relu_nets_only(monkeypatch: pytest.M
         SAC(OBS_SPACE, ACT_SPACE, SACConfig(hidden=16, activation=activation), seed=0).update(batch)
         DDPG(OBS_SPACE, ACT_SPACE, DDPGConfig(hidden=16, activation=activation), seed=0).update(batch)
         assert calls == expected
+    calls.clear()  # SVG(H)'s own actor loss goes through autograd; its critic step is SAC's
+    PathwiseSAC(OBS_SPACE, ACT_SPACE, SACConfig(hidden=16), seed=0).update(batch)
+    assert calls == ["critic_step"]
