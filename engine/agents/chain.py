@@ -1,13 +1,16 @@
 """A ReLU MLP chain (Linear, ReLU, ..., Linear) as one autograd node with a hand-written backward.
 
 Autograd records five to six nodes per layer of an `nn.Sequential` (the weight's transpose, the
-`addmm` with its broadcast copy of the bias, the ReLU, one gradient accumulation per parameter)
-and dispatches each in its own call; at 2x256 and batch 256 that bookkeeping costs about as much
-as the matmuls of the small layers. `relu_chain` runs the same layers as one node: the forward
-keeps each layer's input (the previous ReLU's output, which is also the ReLU's mask), and the
-backward is, per layer, `mm` for the weight and input gradients, a `sum` for the bias and an in-place
-ReLU mask — only for what `needs_input_grad` asks (a frozen critic gets the input gradient alone).
-The values are those of autograd up to float32 rounding (tests/agents/test_agents_chain.py).
+`addmm`, the ReLU, one gradient accumulation per parameter). `relu_chain` runs the same layers as
+one node: the forward keeps each layer's input (the previous ReLU's output, which is also the
+ReLU's mask), and the backward (`chain_backward`) is, per layer, `mm` for the weight and input
+gradients, a `sum` for the bias and an in-place ReLU mask, only for the gradients asked for (a
+frozen critic gets the input gradient alone). As an autograd node alone it measured within noise
+of the modules; `chain_backward` is what the DDPG and SAC steps by hand are built on, and those
+are x0.87-0.91 of the update's time (bench/README.md). In float32 the values and gradients are
+autograd's bit for bit in the tests (tests/agents/test_agents_chain.py). Not supported through
+`relu_chain`: forward-mode derivatives and double backward (no engine code takes either through
+the agents' networks).
 
 Two layouts: `nn.Linear` weights (out, in) on (batch, in) inputs, and `StackedMLP` weights
 (members, in, out) on (members, batch, in) inputs with one `bmm` per layer.
