@@ -42,8 +42,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
-import dataclasses
 import statistics
 import sys
 import tempfile
@@ -55,107 +53,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-# the engine of the checkout this file is in (python puts bench/, not the cwd, on sys.path)
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# bench/ is on sys.path when run as a script; update_cost puts the checkout's engine first
+from py_spy_report import py_spy_report
+from recorder_pieces import recorder_pieces
+from update_cost import BATCH, ENV_ID, HIDDEN, LAYERS, Stamp, isolated_updates, matmul_rate, rates, stamp, update_flops
 
-from engine.agents import make_agent
 from engine.envs.factory import make_env
-from engine.record import RunWriter
 from engine.train import loop as train_loop
 from engine.train.config import TrainConfig
 from engine.train.recorder import TrainRecorder
-from engine.train.replay import Replay
 from engine.train.run import train
-
-from py_spy_report import py_spy_report  # noqa: E402 - bench/ is on sys.path when run as a script
-
-ENV_ID = "HalfCheetah-v5"
-HIDDEN, LAYERS, BATCH = 256, 2, 256
 WARM = 10  # learning steps skipped before the window opens (lazy optimiser state, first batches)
 KINDS = ("ours-sac", "sb3-sac", "ours-sac-off", "ours-ddpg", "sb3-ddpg")
-
-
-# -- 1. FLOPs and the matmul rate ---------------------------------------------------------------
-
-def _macs(sizes: list[int]) -> int:
-    """Multiply-accumulates per sample of a forward pass through Linear layers of `sizes`."""
-    return sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
-
-
-def update_flops(algo: str, obs_dim: int, act_dim: int, batch: int = BATCH) -> float:
-    """FLOPs of the matmuls one update needs (a weight-and-input backward counted as 2x forward,
-    an input-only backward as 1x; elementwise ops, Adam and Polyak, which are memory-bound and
-    O(params), not counted).
-
-    SAC: target (actor + 2 target critics, forward) + critic loss (2 critics, fwd + bwd) + actor
-    loss (actor fwd + bwd; 2 frozen critics, fwd + input-only bwd); the alpha loss reuses the
-    actor loss's log-probs: 4 A + 12 C (5 A + 14 C before the alpha loss's own actor forward and
-    the critics' weight gradients in the actor backward were dropped).
-    DDPG: target (actor' + critic', fwd) + critic (fwd + bwd) + actor loss (actor fwd + bwd;
-    frozen critic, fwd + input-only bwd) = 4 A + 6 C.
-    """
-    hid = [HIDDEN] * LAYERS
-    critic = _macs([obs_dim + act_dim, *hid, 1])
-    if algo == "sac":
-        actor = _macs([obs_dim, *hid, 2 * act_dim])
-        macs = 4 * actor + 12 * critic
-    else:
-        actor = _macs([obs_dim, *hid, act_dim])
-        macs = 4 * actor + 6 * critic
-    return 2.0 * batch * macs
-
-
-Stamp = tuple[float, float]
-
-
-def stamp() -> Stamp:
-    """(wall seconds, CPU seconds of this process)."""
-    return time.perf_counter(), time.process_time()
-
-
-def rates(n: float, t0: Stamp, t1: Stamp) -> tuple[float, float]:
-    """`n` per wall second and per CPU second between two stamps."""
-    return n / (t1[0] - t0[0]), n / (t1[1] - t0[1])
-
-
-def matmul_rate(seconds: float = 0.5) -> tuple[float, float]:
-    """GFLOP/s (per wall second, per CPU second) of a 256x256 @ 256x256 float32 matmul loop at the
-    current torch thread count."""
-    a, b, out = torch.randn(256, 256), torch.randn(256, 256), torch.empty(256, 256)
-    for _ in range(20):
-        torch.mm(a, b, out=out)
-    n, t0 = 0, stamp()
-    while time.perf_counter() - t0[0] < seconds:
-        for _ in range(50):
-            torch.mm(a, b, out=out)
-        n += 50
-    return tuple(r / 1e9 for r in rates(2 * 256**3 * n, t0, stamp()))  # type: ignore[return-value]
-
-
-def isolated_updates(algo: str, n: int) -> tuple[float, float]:
-    """Median (wall, CPU) seconds of one `agent.update` on a fixed batch, the agent as the bench
-    trains it."""
-    env = make_env(ENV_ID)
-    cfg = train_loop._agent_config(TrainConfig(algo=algo, agent={"hidden": HIDDEN, "layers": LAYERS,
-                                                                  "batch_size": BATCH}))
-    agent = make_agent(algo, env.observation_space, env.action_space, cfg, None, seed=0)
-    rng = np.random.default_rng(0)
-    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
-    replay = Replay.empty(2000, obs_dim, act_dim, 0)
-    for _ in range(2000):
-        replay.add(obs=rng.normal(size=obs_dim), action=rng.uniform(-1, 1, act_dim), reward=rng.normal(),
-                   next_obs=rng.normal(size=obs_dim), terminated=False)
-    batch = replay.sample(BATCH, rng)
-    for _ in range(5):
-        agent.update(batch)
-    wall, cpu = [], []
-    for _ in range(n):
-        t0 = stamp()
-        agent.update(batch)
-        t1 = stamp()
-        wall.append(t1[0] - t0[0])
-        cpu.append(t1[1] - t0[1])
-    return statistics.median(wall), statistics.median(cpu)
 
 
 # -- 2. throughput ------------------------------------------------------------------------------
@@ -260,79 +169,6 @@ def measure(kind: str, args: argparse.Namespace) -> tuple[float, float, float]:
     if side == "ours":
         return run_ours(algo, args, record=not off)
     return run_sb3(algo, args)
-
-
-# -- 3. recorder pieces outside the window -------------------------------------------------------
-
-def recorder_pieces(args: argparse.Namespace) -> dict[str, tuple[float, float]]:
-    """(wall, CPU) seconds of each recording piece on a Trainer fed uniformly random steps.
-
-    Collects `pieces` steps (committing every 1000 and writing a train row every 100 as the loop
-    does), snapshots, fits the Study 1 model, snapshots again (now with model errors), collects
-    as many again and refits copies of the fitted model at each cap in `--refit-caps` and the
-    default, twice, interleaved (continuing from the fitted weights and capped at
-    `record_model_updates` minibatches, as in a run).
-    """
-    n = args.pieces
-    cfg = TrainConfig(algo="sac", env_id=ENV_ID, steps=2 * n, seed=0, start_steps=2 * n, torch_threads=args.threads,
-                      agent={"hidden": HIDDEN, "layers": LAYERS, "batch_size": BATCH})
-    out: dict[str, list[tuple[float, float]]] = {"commit": [], "train_row": []}
-    fits: dict[str, float] = {}
-    refits: dict[int, list[tuple[float, float]]] = {}
-
-    def timed(fn, *a):  # noqa: ANN001, ANN202
-        t0 = stamp()
-        res = fn(*a)
-        t1 = stamp()
-        return (t1[0] - t0[0], t1[1] - t0[1]), res
-
-    with tempfile.TemporaryDirectory() as tmp:
-        writer = RunWriter.create(Path(tmp) / "pieces.zarr", kind="training", env_id=ENV_ID, algorithm="sac",
-                                  seed=0, config=cfg.full())
-        with writer:
-            tr = train_loop.Trainer(cfg, writer)
-            tr.obs, _ = tr.env.reset(seed=0)
-            metrics = dict.fromkeys(("critic_loss", "actor_loss", "alpha_loss", "alpha", "entropy", "target_entropy",
-                                     "q_mean"), 0.0)
-
-            def collect(k: int) -> None:
-                for _ in range(k):
-                    tr._collect_one()
-                    s = tr.state.env_step
-                    if s % cfg.log_interval == 0:
-                        out["train_row"].append(timed(tr.rec.train, s, s, metrics)[0])
-                    if s % cfg.commit_interval == 0:
-                        out["commit"].append(timed(tr._commit)[0])
-
-            collect(n)
-            snap, _ = timed(tr._snapshot)
-            fit, m1 = timed(tr.model.fit, tr.replay.model_data())
-            tr.state.model_fit_step = tr.state.env_step
-            snap_err, _ = timed(tr._snapshot)
-            collect(n)
-            data = tr.replay.model_data()
-            caps = sorted({cfg.record_model_updates, *args.refit_caps})
-            for r in range(2):  # each cap refits a copy of the same fitted model, twice, interleaved
-                for cap in caps if r == 0 else caps[::-1]:
-                    model = copy.deepcopy(tr.model)
-                    model.config = dataclasses.replace(model.config,
-                                                       fit=dataclasses.replace(model.config.fit, max_updates=cap))
-                    t, m2 = timed(model.fit, data)
-                    refits.setdefault(cap, []).append(t)
-                    fits[f"refit_updates_{cap}"], fits[f"refit_epochs_{cap}"] = m2["updates"], m2["epochs"]
-            default = cfg.record_model_updates
-            fits.update({"fit_epochs": m1["epochs"], "refit_epochs": fits[f"refit_epochs_{default}"],
-                         "fit_updates": m1["updates"], "refit_updates": fits[f"refit_updates_{default}"]})
-
-    def med(v: list[tuple[float, float]]) -> tuple[float, float]:
-        if not v:  # fewer pieces than one interval
-            return float("nan"), float("nan")
-        return statistics.median(w for w, _ in v), statistics.median(c for _, c in v)
-
-    return {"snapshot": snap, "snapshot_model_err": snap_err, "fit": fit,
-            "refit": med(refits[cfg.record_model_updates]), **{f"refit_{c}": med(v) for c, v in refits.items()},
-            "commit": med(out["commit"]), "train_row": med(out["train_row"]),
-            **{k: (v, v) for k, v in fits.items()}}
 
 
 # -- main ---------------------------------------------------------------------------------------

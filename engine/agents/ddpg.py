@@ -1,7 +1,9 @@
 """DDPG (Lillicrap et al., 2016) with the hyperparameters MVE tuned for HalfCheetah.
 
 The critic regresses on whatever the injected `CriticTargets` returns (1-step by default, MVE
-H-step later), so model-based value expansion plugs in without touching this file.
+H-step later), so model-based value expansion plugs in without touching this file. With ReLU
+nets `update` takes the critic and actor steps with their gradients written out
+(`_steps_by_hand`, bit for bit the autograd steps' gradients; bench/README.md: x0.86 of the time).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import torch.nn.functional as F
 from gymnasium import spaces
 from torch import Tensor
 
-from engine.agents.base import Batch, CriticTargets, one_step_targets
+from engine.agents.base import Batch, CriticData, CriticTargets, one_step_targets
+from engine.agents.chain import chain_backward, chain_forward, chain_params, grad_buffers, relu_chain
 from engine.agents.common import (
     NOISE_KINDS, ActionScale, ExplorationNoise, FusedAdam, check_spaces, make_generator, mlp_row, obs_tensor,
     polyak_update, relu_in_place, seeded, target_copy,
@@ -91,11 +94,11 @@ class DDPG:
 
     def _mu(self, actor: torch.nn.Module, obs: Tensor) -> Tensor:
         """Deterministic action (batch, act_dim) in env units."""
-        return self.scale.to_env(torch.tanh(actor(obs)))
+        return self.scale.to_env(torch.tanh(relu_chain(actor, obs)))
 
     def _q(self, critic: torch.nn.Module, obs: Tensor, action: Tensor) -> Tensor:
         """Q(s, a) (batch,) for env-unit actions."""
-        return critic(torch.cat([obs, self.scale.to_unit(action)], dim=-1)).squeeze(-1)
+        return relu_chain(critic, torch.cat([obs, self.scale.to_unit(action)], dim=-1)).squeeze(-1)
 
     def policy(self, obs: Tensor) -> Tensor:
         """The online deterministic policy mu(s), (batch, act_dim) in env units, differentiable."""
@@ -145,6 +148,20 @@ class DDPG:
 
     def update(self, batch: Batch) -> dict[str, float]:
         data = self.targets(batch, self)
+        if chain_params(self.actor) is not None and chain_params(self.critic) is not None:
+            critic_loss, q, actor_loss = self._steps_by_hand(data, batch.obs)
+        else:
+            critic_loss, q, actor_loss = self._steps_by_autograd(data, batch.obs)
+        polyak_update((self.actor_target, self.critic_target), (self.actor, self.critic), self.config.tau)
+        self.updates += 1
+        with torch.no_grad():  # one conversion to Python floats instead of one per metric
+            c_loss, a_loss, q_mean, target_mean = torch.stack(
+                [critic_loss, actor_loss, q.mean(), data.target.mean()]
+            ).tolist()
+        return {"critic_loss": c_loss, "actor_loss": a_loss, "q_mean": q_mean, "target_mean": target_mean}
+
+    def _steps_by_autograd(self, data: CriticData, obs: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Critic step on `data`, then actor step on `obs`; (critic loss, q (batch,), actor loss)."""
         q = self.q_value(data.obs, data.action)
         critic_loss = F.mse_loss(q, data.target)
         self.critic_opt.zero_grad(set_to_none=True)
@@ -155,20 +172,44 @@ class DDPG:
         # it skips that work
         self.critic.requires_grad_(False)
         try:
-            actor_loss = self.actor_loss(batch.obs)
+            actor_loss = self.actor_loss(obs)
             self.actor_opt.zero_grad(set_to_none=True)
             actor_loss.backward()
         finally:
             self.critic.requires_grad_(True)
         self.actor_opt.step()
+        return critic_loss, q, actor_loss
 
-        polyak_update((self.actor_target, self.critic_target), (self.actor, self.critic), self.config.tau)
-        self.updates += 1
-        with torch.no_grad():  # one conversion to Python floats instead of one per metric
-            c_loss, a_loss, q_mean, target_mean = torch.stack(
-                [critic_loss, actor_loss, q.mean(), data.target.mean()]
-            ).tolist()
-        return {"critic_loss": c_loss, "actor_loss": a_loss, "q_mean": q_mean, "target_mean": target_mean}
+    @torch.no_grad()
+    def _steps_by_hand(self, data: CriticData, obs: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """`_steps_by_autograd` for ReLU nets with the gradients written out (`chain_backward`):
+        no autograd graph, the parameter gradients written into the same buffers every update,
+        and no gradient of the critic's weights in the actor step. The same gradients up to
+        float32 rounding (tests/agents/test_agents_chain.py)."""
+        scale, ap, cp = self.scale, chain_params(self.actor), chain_params(self.critic)
+        # critic: loss mean((q - y)^2), d loss / d q = 2 (q - y) / n
+        kept: list[Tensor] = []
+        q = chain_forward(torch.cat([data.obs, scale.to_unit(data.action)], dim=-1), cp, False, kept).squeeze(-1)
+        diff = q - data.target  # (n,)
+        critic_loss = diff.square().mean()
+        g = diff.mul_(2.0 / diff.numel()).unsqueeze(-1)  # (n, 1)
+        chain_backward(g, kept, cp, False, (False, *[True] * len(cp)), grad_buffers(cp))
+        self.critic_opt.step()
+        # actor: loss -mean_s Q(s, mu(s)); d loss / d Q = -1 / n, back through the critic to its
+        # action input only, then through to_unit, to_env, tanh and the actor
+        kept_a, kept_c = [], []
+        mu = torch.tanh(chain_forward(obs, ap, False, kept_a))  # (n, act_dim) in the unit box
+        q_pi = chain_forward(torch.cat([obs, scale.to_unit(scale.to_env(mu))], dim=-1), cp, False, kept_c)
+        actor_loss = -q_pi.mean()
+        g = torch.full_like(q_pi, -1.0 / q_pi.numel())  # (n, 1)
+        g_x, _ = chain_backward(g, kept_c, cp, False, (True, *[False] * len(cp)))
+        g_unit = g_x[:, obs.shape[1]:]  # (n, act_dim)
+        if not scale.identity:  # the backward of to_unit, then of to_env, as autograd computes them
+            g_unit = g_unit / scale.half_range * scale.half_range
+        g_u = torch.ops.aten.tanh_backward(g_unit, mu)
+        chain_backward(g_u, kept_a, ap, False, (False, *[True] * len(ap)), grad_buffers(ap))
+        self.actor_opt.step()
+        return critic_loss, q, actor_loss
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -193,3 +234,4 @@ class DDPG:
         self.updates = int(state["updates"])
         self.generator.set_state(state["generator"])
         self.noise.state = state["noise_state"].clone()
+

@@ -9,7 +9,9 @@ Choices for speed (docs/training.md, bench/README.md): the twin critics are one 
 (both Q-heads in one batched matmul per layer); the temperature's loss reuses the log-probs of
 the actor loss's own sample (drawn before the actor step), as Haarnoja et al.'s code and
 Stable-Baselines3 do, instead of a third sample after it, and actor and log alpha step in one
-Adam (two parameter groups).
+Adam (two parameter groups). With ReLU nets `update` takes the steps with their gradients
+written out (`sac_steps.py`, the same gradients up to float32 rounding); `_critic_step` and
+`_actor_step` are the autograd steps for other activations and for subclasses' own actor loss.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ import torch.nn.functional as F
 from gymnasium import spaces
 from torch import Tensor, nn
 
-from engine.agents.base import Batch, CriticTargets, one_step_targets
+from engine.agents.base import Batch, CriticData, CriticTargets, one_step_targets
+from engine.agents.chain import chain_params, relu_chain
 from engine.agents.common import (
     ActionScale, FusedAdam, check_spaces, make_generator, mlp_row, obs_tensor, polyak_update, relu_in_place,
     seeded, target_copy,
@@ -169,7 +172,7 @@ class SAC:
         smoothly into [log_std_min, log_std_max]. KL between two such policies equals the KL of
         these Gaussians (the squash is a shared bijection).
         """
-        mean, raw = self.actor(obs).chunk(2, dim=-1)
+        mean, raw = relu_chain(self.actor, obs).chunk(2, dim=-1)
         return mean, self._log_std(raw, torch.tanh)
 
     def _log_std(self, raw, tanh):  # noqa: ANN001, ANN202 - tensor or numpy array, with its tanh
@@ -191,7 +194,7 @@ class SAC:
     def _twin_q(self, critics: StackedMLP, obs: Tensor, action: Tensor) -> Tensor:
         """Both critics' Q(s, a), (2, batch), for env-unit actions."""
         x = torch.cat([obs, self.scale.to_unit(action)], dim=-1)
-        return critics(x).squeeze(-1)
+        return relu_chain(critics, x).squeeze(-1)
 
     # -- Agent interface -------------------------------------------------------------------
 
@@ -237,31 +240,16 @@ class SAC:
         return (self.alpha * log_prob - q).mean()
 
     def update(self, batch: Batch) -> dict[str, float]:
+        from engine.agents import sac_steps  # by hand for ReLU nets (bench/README.md); imports this module
+
         data = self.targets(batch, self)
-        q_both = self._twin_q(self.critics, data.obs, data.action)  # (2, n)
-        # the sum of the two critics' mean squared errors
-        critic_loss = F.mse_loss(q_both, data.target.expand_as(q_both), reduction="sum") / q_both.shape[1]
-        self.critic_opt.zero_grad(set_to_none=True)
-        critic_loss.backward()
-        self.critic_opt.step()
-
-        # SVG eq. 9: J(alpha) = E[-alpha log pi - alpha H_target], in log alpha for positivity,
-        # on the log-probs of the actor loss's own draw (see the module docstring)
-        first = self.sample(batch.obs)
-        log_prob = first[1].detach()
+        by_hand = chain_params(self.actor) is not None and chain_params(self.critics) is not None
+        critic_loss, q_both = (sac_steps.critic_step if by_hand else self._critic_step)(self, data)
         target_entropy = self.target_entropy
-        alpha_loss = (self.log_alpha.exp() * (-log_prob - target_entropy)).mean()
-        # the actor's gradient flows through the critics but must not fill their grads: freezing
-        # them skips that work (bench/README.md: about 7 % of an update)
-        self.critics.requires_grad_(False)
-        try:
-            actor_loss = self.actor_loss(batch.obs, first)
-            self.actor_opt.zero_grad(set_to_none=True)
-            (actor_loss + alpha_loss).backward()  # two independent graphs, one backward call
-        finally:
-            self.critics.requires_grad_(True)
-        self.actor_opt.step()
-
+        # the actor step by hand is SAC's own loss: subclasses with their own (SVG(H)) use autograd
+        by_hand = by_hand and type(self).actor_loss is SAC.actor_loss
+        actor_loss, alpha_loss, log_prob = (sac_steps.actor_step if by_hand else self._actor_step)(
+            self, batch.obs, target_entropy)
         polyak_update(self.critic_target, self.critics, self.config.tau)
         self.updates += 1
         with torch.no_grad():  # one conversion to Python floats instead of one per metric
@@ -271,6 +259,37 @@ class SAC:
             ]).tolist()
         return {"critic_loss": c_loss, "actor_loss": a_loss, "alpha_loss": t_loss, "alpha": alpha,
                 "entropy": entropy, "target_entropy": float(target_entropy), "q_mean": q_mean}
+
+    @staticmethod
+    def _critic_step(agent: SAC, data: CriticData) -> tuple[Tensor, Tensor]:
+        """One Adam step of the twin critics on mean squared error to data.target; (loss, q (2, n))."""
+        q_both = agent._twin_q(agent.critics, data.obs, data.action)  # (2, n)
+        # the sum of the two critics' mean squared errors
+        critic_loss = F.mse_loss(q_both, data.target.expand_as(q_both), reduction="sum") / q_both.shape[1]
+        agent.critic_opt.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        agent.critic_opt.step()
+        return critic_loss, q_both
+
+    @staticmethod
+    def _actor_step(agent: SAC, obs: Tensor, target_entropy: float) -> tuple[Tensor, Tensor, Tensor]:
+        """One Adam step of actor and log alpha; (actor loss, alpha loss, log pi (n,), no grad)."""
+        # SVG eq. 9: J(alpha) = E[-alpha log pi - alpha H_target], in log alpha for positivity,
+        # on the log-probs of the actor loss's own draw (see the module docstring)
+        first = agent.sample(obs)
+        log_prob = first[1].detach()
+        alpha_loss = (agent.log_alpha.exp() * (-log_prob - target_entropy)).mean()
+        # the actor's gradient flows through the critics but must not fill their grads: freezing
+        # them skips that work (bench/README.md: about 7 % of an update)
+        agent.critics.requires_grad_(False)
+        try:
+            actor_loss = agent.actor_loss(obs, first)
+            agent.actor_opt.zero_grad(set_to_none=True)
+            (actor_loss + alpha_loss).backward()  # two independent graphs, one backward call
+        finally:
+            agent.critics.requires_grad_(True)
+        agent.actor_opt.step()
+        return actor_loss, alpha_loss, log_prob
 
     def state_dict(self) -> dict[str, Any]:
         return {
