@@ -16,16 +16,20 @@ Usage:
   python bench/sample_efficiency.py                 # the budget below, 3 seeds (see docs)
   python bench/sample_efficiency.py --quick         # tiny: 2 seeds x 300 steps, for the plumbing
   python bench/sample_efficiency.py --envs InvertedPendulum-v5 --steps 5000
-Results (every run's returns) are also written as JSON next to the stores in --out, after each
-run; `--table-from results.json` prints the table of a finished or cut-short bench.
+  python bench/sample_efficiency.py --envs Hopper-v5 --algos sac mbpo --seeds 1 --seed-start 2 --out DIR
+Results (every run's returns, wall and CPU seconds, load averages) are also written as JSON next
+to the stores in --out, after each run; `--table-from A/results.json B/results.json` prints the
+table of finished or cut-short benches (several files: seeds run as separate processes).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +39,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine import open_run  # noqa: E402
-from engine.train.config import TrainConfig  # noqa: E402
+from engine.train.config import MBPO_SAC, MBPO_TARGET_ENTROPY, TrainConfig  # noqa: E402
 from engine.train.run import train  # noqa: E402
 
 ALGOS = ("sac", "mbpo", "sac-svg", "maac")
@@ -48,7 +52,11 @@ def run_config(algo: str, env: str, seed: int, steps: int, checkpoints: int, qui
                ) -> TrainConfig:
     """One run's config: the preset, a shared warm-up and checkpoint grid, light recording."""
     warmup = 100 if quick else 1_000
-    extra: dict = {"agent": {"hidden": 256, "batch_size": 256}}  # mbpo's own already
+    # MBPO's SAC (2x256, batch 256, lr 3e-4, alpha0 1) for all; sac also gets MBPO's target
+    # entropy, so it is mbpo without model rollouts and with 1 update per step instead of 5
+    extra: dict = {"agent": dict(MBPO_SAC)}
+    if algo == "sac" and env in MBPO_TARGET_ENTROPY:
+        extra["agent"]["target_entropy"] = MBPO_TARGET_ENTROPY[env]
     if algo == "mbpo":
         extra["rollout"] = {"rollout_batch_size": branches}
     return TrainConfig(
@@ -85,16 +93,18 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--envs", nargs="+", default=list(ENVS))
     p.add_argument("--algos", nargs="+", default=list(ALGOS), choices=ALGOS)
-    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--seeds", type=int, default=3, help="number of seeds")
+    p.add_argument("--seed-start", type=int, default=0, help="first seed (seeds run in separate processes)")
     p.add_argument("--steps", type=int, help="env steps per run for every env (default: BUDGET per env)")
     p.add_argument("--checkpoints", type=int, default=5, help="evaluations per run (evenly spaced)")
     p.add_argument("--mbpo-branches", type=int, default=10_000, help="MBPO branches per model fit")
     p.add_argument("--quick", action="store_true", help="2 seeds x 300 steps, small MBPO rollouts")
     p.add_argument("--out", type=Path, default=Path("/tmp/sample_efficiency"))
-    p.add_argument("--table-from", type=Path, help="print the table of a results.json and exit")
+    p.add_argument("--progress", type=int, default=1000, help="print wall and CPU time every N env steps")
+    p.add_argument("--table-from", type=Path, nargs="+", help="print the table of results.json files and exit")
     args = p.parse_args()
     if args.table_from:
-        print(table(collect(json.loads(args.table_from.read_text()))))
+        print(table(collect([run for f in args.table_from for run in json.loads(f.read_text())])))
         return
     torch.set_num_threads(1)
     seeds = 2 if args.quick else args.seeds
@@ -102,22 +112,32 @@ def main() -> None:
     runs: list[dict] = []
     for env in args.envs:
         steps = 300 if args.quick else (args.steps or BUDGET[env])
-        for seed in range(seeds):  # seeds outermost: a cut-short bench still compares every algo
+        for seed in range(args.seed_start, args.seed_start + seeds):  # seeds outermost: a cut-short bench still compares every algo
             for algo in args.algos:
                 cfg = run_config(algo, env, seed, steps, 3 if args.quick else args.checkpoints, args.quick,
                                  500 if args.quick else args.mbpo_branches)
                 store = args.out / f"{env}-{algo}-{seed}.zarr"
-                t0 = time.perf_counter()
-                train(cfg, store, overwrite=True)
-                wall = time.perf_counter() - t0
+                load0, t0, c0 = os.getloadavg()[0], time.perf_counter(), time.process_time()
+                train(cfg, store, overwrite=True, progress=progress_printer(args.progress, t0, c0))
+                wall, cpu = time.perf_counter() - t0, time.process_time() - c0
                 env_steps, ret = returns(store)
                 runs.append({"env": env, "algo": algo, "seed": seed, "steps": steps, "wall_s": round(wall, 1),
+                             "cpu_s": round(cpu, 1), "load_1min": [round(load0, 2), round(os.getloadavg()[0], 2)],
                              "env_step": env_steps.tolist(), "return": ret.tolist()})
-                print(f"{env} {algo} seed {seed}: {steps} steps in {wall:.0f} s, returns {np.round(ret, 1).tolist()}",
+                print(f"{env} {algo} seed {seed}: {steps} steps in {wall:.0f} s wall, {cpu:.0f} s CPU, returns {np.round(ret, 1).tolist()}",
                       flush=True)
                 (args.out / "results.json").write_text(json.dumps(runs, indent=1))  # after every run
     print("\nmean ± std over seeds of the mean evaluation return (5 deterministic episodes) at env steps:")
     print(table(collect(runs)))
+
+
+def progress_printer(every: int, t0: float, c0: float) -> Callable[[int, dict[str, float]], None]:
+    """A `train` progress callback printing env step, wall and CPU seconds every `every` steps."""
+    def progress(step: int, _last: dict[str, float]) -> None:
+        if every and step % every == 0:
+            print(f"  step {step}: {time.perf_counter() - t0:.0f} s wall, {time.process_time() - c0:.0f} s CPU, "
+                  f"load {os.getloadavg()[0]:.1f}", flush=True)
+    return progress
 
 
 def collect(runs: list[dict]) -> dict[str, dict[str, dict[int, list[float]]]]:
