@@ -99,7 +99,8 @@ def table(results: dict[str, dict[str, dict[int, list[float]]]]) -> str:
             cells = []
             for s in steps:
                 v = np.asarray(per_step.get(s, []))
-                cells.append(f"{v.mean():.0f} ± {v.std(ddof=1) if len(v) > 1 else 0:.0f} (n={len(v)})" if len(v) else "")
+                cells.append("" if not len(v) else f"{v[0]:.0f}" if len(v) == 1
+                             else f"{v.mean():.0f} ± {v.std(ddof=1):.0f} (n={len(v)})")
             lines.append(f"| {algo} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -119,11 +120,13 @@ def main() -> None:
                    help="keep the finished runs of --out's results.json; continue the others' stores from their "
                         "newest checkpoint (a bench cut short, e.g. by a time limit)")
     p.add_argument("--progress", type=int, default=1000, help="print wall and CPU time every N env steps")
+    p.add_argument("--per-seed", action="store_true", help="also print one row per run")
     p.add_argument("--table-from", type=Path, nargs="+",
                    help="print the table of results.json files and/or run stores (a killed run's too) and exit")
     args = p.parse_args()
     if args.table_from:
-        print(table(collect([run for f in args.table_from for run in load_runs(f)])))
+        runs = [run for f in args.table_from for run in load_runs(f)]
+        print(table(collect(runs)), table(collect(runs, per_seed=True)) if args.per_seed else "", sep="\n")
         return
     torch.set_num_threads(1)
     seeds = 2 if args.quick else args.seeds
@@ -143,7 +146,7 @@ def main() -> None:
                 runs.append(bench_run(cfg, args.out / f"{env}-{algo}-{seed}.zarr", args.resume, args.progress))
                 results.write_text(json.dumps(runs, indent=1))  # after every run
     print("\nmean ± std over seeds of the mean evaluation return (5 deterministic episodes) at env steps:")
-    print(table(collect(runs)))
+    print(table(collect(runs)), table(collect(runs, per_seed=True)) if args.per_seed else "", sep="\n")
 
 
 def bench_run(cfg: TrainConfig, store: Path, resume: bool, every: int) -> dict:
@@ -170,12 +173,13 @@ def progress_printer(every: int, t0: float, c0: float) -> Callable[[int, dict[st
     return progress
 
 
-def collect(runs: list[dict]) -> dict[str, dict[str, dict[int, list[float]]]]:
-    """env -> algo -> env step -> returns over seeds."""
+def collect(runs: list[dict], per_seed: bool = False) -> dict[str, dict[str, dict[int, list[float]]]]:
+    """env -> algo (or "algo seed S") -> env step -> returns over seeds."""
     out: dict[str, dict[str, dict[int, list[float]]]] = {}
-    for run in runs:
+    for run in sorted(runs, key=lambda r: (r["algo"], r["seed"])) if per_seed else runs:
+        row = f"{run['algo']} seed {run['seed']}" if per_seed else run["algo"]
         for s, r in zip(run["env_step"], run["return"], strict=True):
-            out.setdefault(run["env"], {}).setdefault(run["algo"], {}).setdefault(s, []).append(r)
+            out.setdefault(run["env"], {}).setdefault(row, {}).setdefault(s, []).append(r)
     return out
 
 
