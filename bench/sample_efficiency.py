@@ -6,26 +6,35 @@ stores), and prints, per env and algorithm, the mean ± std over seeds of the me
 deterministic policy's evaluation episodes at the budget's checkpoints (every snapshot).
 
 Every algorithm gets the same env-step budget, the same 1,000 uniformly random steps first, its
-first model fit there, and the same SAC networks: MBPO's (2x256, batch 256; the sac, sac-svg
-and maac presets default to SVG's 2x512, batch 512, which would cost ~4x per update here).
-Everything else is the preset's (docs/training.md), except MBPO's branches per fit, cut from
-100k to `--mbpo-branches` (10k: M = 40 per env step instead of 400) for the 2-core budget. The
-Study-1 model of `sac` is switched off (it only records).
+first model fit there, and the same SAC: MBPO's (2x256, batch 256, lr 3e-4, alpha0 = 1; the sac,
+sac-svg and maac presets default to SVG's 2x512, batch 512, lr 1e-4, alpha0 = 0.1, which would
+cost ~4x per update here). `sac` also takes MBPO's per-task target entropy, so it is `mbpo`
+without model rollouts and with 1 update per env step instead of 5. Everything else is the
+preset's (docs/training.md), except MBPO's branches per fit, cut from 100k to `--mbpo-branches`
+(10k: M = 40 per env step instead of 400) for the 2-core budget. The Study-1 model of `sac` is
+switched off (it only records).
 
 Usage:
   python bench/sample_efficiency.py                 # the budget below, 3 seeds (see docs)
   python bench/sample_efficiency.py --quick         # tiny: 2 seeds x 300 steps, for the plumbing
   python bench/sample_efficiency.py --envs InvertedPendulum-v5 --steps 5000
-Results (every run's returns) are also written as JSON next to the stores in --out, after each
-run; `--table-from results.json` prints the table of a finished or cut-short bench.
+  python bench/sample_efficiency.py --envs Hopper-v5 --algos sac mbpo --seeds 1 --seed-start 2 --out DIR
+Results (every run's returns, wall and CPU seconds, load averages) are also written as JSON next
+to the stores in --out, after each run; `--table-from A/results.json B/results.json C/x.zarr` prints
+the table of finished or cut-short benches (several files: seeds run as separate processes; a
+store: a run killed before its results were written, up to its last commit). `--resume` with
+the same arguments continues a cut-short bench: finished runs are kept, killed ones continue
+from their newest checkpoint (wall and CPU time then count this process's part, from `from_step`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +44,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine import open_run  # noqa: E402
-from engine.train.config import TrainConfig  # noqa: E402
+from engine.train.config import MBPO_SAC, MBPO_TARGET_ENTROPY, TrainConfig  # noqa: E402
 from engine.train.run import train  # noqa: E402
 
 ALGOS = ("sac", "mbpo", "sac-svg", "maac")
@@ -48,7 +57,11 @@ def run_config(algo: str, env: str, seed: int, steps: int, checkpoints: int, qui
                ) -> TrainConfig:
     """One run's config: the preset, a shared warm-up and checkpoint grid, light recording."""
     warmup = 100 if quick else 1_000
-    extra: dict = {"agent": {"hidden": 256, "batch_size": 256}}  # mbpo's own already
+    # MBPO's SAC (2x256, batch 256, lr 3e-4, alpha0 1) for all; sac also gets MBPO's target
+    # entropy, so it is mbpo without model rollouts and with 1 update per step instead of 5
+    extra: dict = {"agent": dict(MBPO_SAC)}
+    if algo == "sac" and env in MBPO_TARGET_ENTROPY:
+        extra["agent"]["target_entropy"] = MBPO_TARGET_ENTROPY[env]
     if algo == "mbpo":
         extra["rollout"] = {"rollout_batch_size": branches}
     return TrainConfig(
@@ -65,6 +78,16 @@ def returns(store: Path) -> tuple[np.ndarray, np.ndarray]:
     return ev["env_step"].values, ev["return"].values.mean(axis=1)
 
 
+def load_runs(path: Path) -> list[dict]:
+    """The runs of a results.json, or the one run of a store (its committed snapshots if killed)."""
+    if path.suffix != ".zarr":
+        return json.loads(path.read_text())
+    attrs = open_run(path).attrs
+    env_steps, ret = returns(path)
+    return [{"env": attrs["env_id"], "algo": attrs["algorithm"], "seed": attrs["seed"], "status": attrs["status"],
+             "env_step": env_steps.tolist(), "return": ret.tolist()}]
+
+
 def table(results: dict[str, dict[str, dict[int, list[float]]]]) -> str:
     """Markdown table: one row per env and algorithm, one column per checkpoint."""
     lines = []
@@ -76,7 +99,8 @@ def table(results: dict[str, dict[str, dict[int, list[float]]]]) -> str:
             cells = []
             for s in steps:
                 v = np.asarray(per_step.get(s, []))
-                cells.append(f"{v.mean():.0f} ± {v.std(ddof=1) if len(v) > 1 else 0:.0f} (n={len(v)})" if len(v) else "")
+                cells.append("" if not len(v) else f"{v[0]:.0f}" if len(v) == 1
+                             else f"{v.mean():.0f} ± {v.std(ddof=1):.0f} (n={len(v)})")
             lines.append(f"| {algo} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -85,47 +109,77 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--envs", nargs="+", default=list(ENVS))
     p.add_argument("--algos", nargs="+", default=list(ALGOS), choices=ALGOS)
-    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--seeds", type=int, default=3, help="number of seeds")
+    p.add_argument("--seed-start", type=int, default=0, help="first seed (seeds run in separate processes)")
     p.add_argument("--steps", type=int, help="env steps per run for every env (default: BUDGET per env)")
     p.add_argument("--checkpoints", type=int, default=5, help="evaluations per run (evenly spaced)")
     p.add_argument("--mbpo-branches", type=int, default=10_000, help="MBPO branches per model fit")
     p.add_argument("--quick", action="store_true", help="2 seeds x 300 steps, small MBPO rollouts")
     p.add_argument("--out", type=Path, default=Path("/tmp/sample_efficiency"))
-    p.add_argument("--table-from", type=Path, help="print the table of a results.json and exit")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the finished runs of --out's results.json; continue the others' stores from their "
+                        "newest checkpoint (a bench cut short, e.g. by a time limit)")
+    p.add_argument("--progress", type=int, default=1000, help="print wall and CPU time every N env steps")
+    p.add_argument("--per-seed", action="store_true", help="also print one row per run")
+    p.add_argument("--table-from", type=Path, nargs="+",
+                   help="print the table of results.json files and/or run stores (a killed run's too) and exit")
     args = p.parse_args()
     if args.table_from:
-        print(table(collect(json.loads(args.table_from.read_text()))))
+        runs = [run for f in args.table_from for run in load_runs(f)]
+        print(table(collect(runs)), table(collect(runs, per_seed=True)) if args.per_seed else "", sep="\n")
         return
     torch.set_num_threads(1)
     seeds = 2 if args.quick else args.seeds
     args.out.mkdir(parents=True, exist_ok=True)
+    results = args.out / "results.json"
+    done = {(r["env"], r["algo"], r["seed"], r["steps"]): r for r in load_runs(results)} if args.resume and results.exists() else {}
     runs: list[dict] = []
     for env in args.envs:
         steps = 300 if args.quick else (args.steps or BUDGET[env])
-        for seed in range(seeds):  # seeds outermost: a cut-short bench still compares every algo
+        for seed in range(args.seed_start, args.seed_start + seeds):  # seeds outermost: a cut-short bench still compares every algo
             for algo in args.algos:
+                if (env, algo, seed, steps) in done:
+                    runs.append(done[(env, algo, seed, steps)])
+                    continue
                 cfg = run_config(algo, env, seed, steps, 3 if args.quick else args.checkpoints, args.quick,
                                  500 if args.quick else args.mbpo_branches)
-                store = args.out / f"{env}-{algo}-{seed}.zarr"
-                t0 = time.perf_counter()
-                train(cfg, store, overwrite=True)
-                wall = time.perf_counter() - t0
-                env_steps, ret = returns(store)
-                runs.append({"env": env, "algo": algo, "seed": seed, "steps": steps, "wall_s": round(wall, 1),
-                             "env_step": env_steps.tolist(), "return": ret.tolist()})
-                print(f"{env} {algo} seed {seed}: {steps} steps in {wall:.0f} s, returns {np.round(ret, 1).tolist()}",
-                      flush=True)
-                (args.out / "results.json").write_text(json.dumps(runs, indent=1))  # after every run
+                runs.append(bench_run(cfg, args.out / f"{env}-{algo}-{seed}.zarr", args.resume, args.progress))
+                results.write_text(json.dumps(runs, indent=1))  # after every run
     print("\nmean ± std over seeds of the mean evaluation return (5 deterministic episodes) at env steps:")
-    print(table(collect(runs)))
+    print(table(collect(runs)), table(collect(runs, per_seed=True)) if args.per_seed else "", sep="\n")
 
 
-def collect(runs: list[dict]) -> dict[str, dict[str, dict[int, list[float]]]]:
-    """env -> algo -> env step -> returns over seeds."""
+def bench_run(cfg: TrainConfig, store: Path, resume: bool, every: int) -> dict:
+    """Train one run (continue its store from the newest checkpoint with `resume`); its results."""
+    start = open_run(store).attrs["committed"].get("replay", 0) if resume and store.exists() else 0
+    load0, t0, c0 = os.getloadavg()[0], time.perf_counter(), time.process_time()
+    train(cfg, store, resume=resume, overwrite=not resume, progress=progress_printer(every, t0, c0))
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    env_steps, ret = returns(store)
+    print(f"{cfg.env_id} {cfg.algo} seed {cfg.seed}: steps {start}-{cfg.steps} in {wall:.0f} s wall, {cpu:.0f} s CPU, "
+          f"returns {np.round(ret, 1).tolist()}", flush=True)
+    return {"env": cfg.env_id, "algo": cfg.algo, "seed": cfg.seed, "steps": cfg.steps, "from_step": start,
+            "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
+            "load_1min": [round(load0, 2), round(os.getloadavg()[0], 2)],
+            "env_step": env_steps.tolist(), "return": ret.tolist()}
+
+
+def progress_printer(every: int, t0: float, c0: float) -> Callable[[int, dict[str, float]], None]:
+    """A `train` progress callback printing env step, wall and CPU seconds every `every` steps."""
+    def progress(step: int, _last: dict[str, float]) -> None:
+        if every and step % every == 0:
+            print(f"  step {step}: {time.perf_counter() - t0:.0f} s wall, {time.process_time() - c0:.0f} s CPU, "
+                  f"load {os.getloadavg()[0]:.1f}", flush=True)
+    return progress
+
+
+def collect(runs: list[dict], per_seed: bool = False) -> dict[str, dict[str, dict[int, list[float]]]]:
+    """env -> algo (or "algo seed S") -> env step -> returns over seeds."""
     out: dict[str, dict[str, dict[int, list[float]]]] = {}
-    for run in runs:
+    for run in sorted(runs, key=lambda r: (r["algo"], r["seed"])) if per_seed else runs:
+        row = f"{run['algo']} seed {run['seed']}" if per_seed else run["algo"]
         for s, r in zip(run["env_step"], run["return"], strict=True):
-            out.setdefault(run["env"], {}).setdefault(run["algo"], {}).setdefault(s, []).append(r)
+            out.setdefault(run["env"], {}).setdefault(row, {}).setdefault(s, []).append(r)
     return out
 
 
