@@ -287,14 +287,20 @@ class SpreadTracking:
     def step(self, state: ModelState, action: Tensor) -> ModelState:
         ens = self.ensemble
         mean, var = ens.predict_members(state.obs, action, ens.elite_idx)  # (elites, batch, obs_dim)
-        self._spread.append(mean.std(dim=0).norm(dim=-1))
+        self._spread.append(self.reduce(mean.std(dim=0)))
         return ens.next_state(mean, var)
+
+    @staticmethod
+    def reduce(spread: Tensor) -> Tensor:
+        """A step's (batch, obs_dim) per-dimension spread -> what `take` returns for it: the
+        L2 norm over dimensions, (batch,). Subclasses may keep more."""
+        return spread.norm(dim=-1)
 
     def rollout(self, state: ModelState, actions: Tensor) -> Tensor:
         return rollout_by_steps(self.step, state, actions)
 
     def take(self) -> list[Tensor]:
-        """Each step's (batch,) disagreement since the last call, oldest first."""
+        """Each step's disagreement (`reduce`d, (batch,)) since the last call, oldest first."""
         values, self._spread = self._spread, []
         return values
 

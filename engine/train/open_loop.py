@@ -63,10 +63,9 @@ class _DimSpread(SpreadTracking):
     """`SpreadTracking` keeping each step's per-dimension spread (batch, obs_dim), not its L2 norm,
     so the trajectory's band per dimension and `disagreement` (its norm) come from one rollout."""
 
-    def step(self, state: ModelState, action: torch.Tensor) -> ModelState:
-        mean, var = self.ensemble.predict_members(state.obs, action)  # (members, batch, obs_dim)
-        self._spread.append(mean[self.ensemble.elite_idx].std(dim=0))
-        return self.ensemble.next_state(mean, var)
+    @staticmethod
+    def reduce(spread: torch.Tensor) -> torch.Tensor:
+        return spread  # (batch, obs_dim)
 
 
 @dataclass(frozen=True)
