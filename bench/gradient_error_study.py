@@ -2,7 +2,8 @@
 
 Prints, from one run on this machine:
   1. wall time of the default study (10 seeds x horizons 0..30) and sweeps/s (one sweep = one
-     seed's estimates for every horizon and both dynamics, fits included);
+     seed's estimates for every horizon and both dynamics, fits included), with the default
+     worker processes and with one process (the baseline), and their ratio;
   2. the estimator alone: forward-mode derivatives of every step's terms from one rollout
      (what the study uses) against the obvious baseline that rolls out and back-propagates
      J_H separately for each H, as a speed ratio measured in the same process.
@@ -27,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from engine.studies import gradient_fit as fit
 from engine.studies import lqr
 from engine.studies.gradient_config import GradientErrorConfig
-from engine.studies.gradient_error import maac_gradients, run_study
+from engine.studies.gradient_error import default_workers, maac_gradients, run_study
 
 
 def naive_gradients(f, critic, K, Q, R, s0, gamma, horizon_max):  # noqa: ANN001, ANN201
@@ -54,12 +55,17 @@ def main() -> None:
     torch.set_num_threads(1)
     cfg = GradientErrorConfig(seeds=args.seeds)
 
-    with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        run_study(cfg, Path(tmp) / "bench.zarr")
-        wall = time.perf_counter() - t0
-    print(f"default study: {cfg.seeds} seeds x {cfg.horizon_max + 1} horizons x 2 dynamics")
-    print(f"  wall time {wall:.1f} s   ({cfg.seeds / wall:.2f} sweeps/s, {wall / cfg.seeds:.2f} s per seed)")
+    print(f"default study: {cfg.seeds} seeds x {cfg.horizon_max + 1} horizons x 2 dynamics (goal <= 30 s wall)")
+    walls = {}
+    for workers in (default_workers(), 1):  # the default, then the one-process baseline
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            run_study(cfg, Path(tmp) / "bench.zarr", workers=workers)
+            walls[workers] = wall = time.perf_counter() - t0
+        print(f"  {workers} worker(s): wall time {wall:.1f} s   ({cfg.seeds / wall:.2f} sweeps/s, "
+              f"{wall / cfg.seeds:.2f} s per seed)")
+    if len(walls) > 1:
+        print(f"  default ({default_workers()} workers) vs one process: x{walls[1] / walls[default_workers()]:.2f}")
 
     m = cfg.matrices()
     A, B, Q, R, K, S0 = (m[k] for k in ("A", "B", "Q", "R", "K", "Sigma0"))

@@ -60,6 +60,9 @@ def _add_gradient_error(kinds: argparse._SubParsersAction) -> None:
                    help=_field_help(GradientErrorConfig, "gain"))
     p.add_argument("--dt", type=float, default=d.dt, help=_field_help(GradientErrorConfig, "dt"))
     p.add_argument("--base-seed", type=int, default=d.base_seed, help=_field_help(GradientErrorConfig, "base_seed"))
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="processes computing seeds side by side (default: one per core, at most 2); "
+                        "the numbers do not depend on it")
     _store_args(p)
     p.set_defaults(func=_run_gradient_error)
     del h
@@ -78,7 +81,8 @@ def _run_gradient_error(args: argparse.Namespace) -> int:
     def run(cfg: GradientErrorConfig, progress: Callable) -> Path:
         from engine.studies.gradient_error import run_study
 
-        return run_study(cfg, Path(args.out), resume=args.resume, overwrite=args.overwrite, progress=progress)
+        return run_study(cfg, Path(args.out), resume=args.resume, overwrite=args.overwrite, progress=progress,
+                         workers=args.workers)
 
     return _run_counted(args, config, run, "seeds", "seed", "gradient error")
 

@@ -71,6 +71,20 @@ def test_killed_study_resumes_to_the_same_numbers(tmp_path, kill_after_commit):
     assert _study(out, *args[:-1], "quadratic", "--resume").returncode == 1  # other config: refused
 
 
+def test_seeds_in_worker_processes_give_the_same_numbers(tmp_path):
+    """Seeds computed side by side in spawned processes equal one process's, bit for bit."""
+    from engine.studies.gradient_config import GradientErrorConfig
+    from engine.studies.gradient_error import run_study
+
+    cfg = GradientErrorConfig(seeds=3, horizon_max=4, data_size=120, model="mlp", critic="mlp",
+                              model_steps=50, critic_iterations=3, critic_steps=5)
+    one = open_run(run_study(cfg, tmp_path / "one.zarr", workers=1))["gradient_error"]
+    two = open_run(run_study(cfg, tmp_path / "two.zarr", workers=2))["gradient_error"]
+    assert list(two.seed.values) == [0, 1, 2]
+    for var in ("est_grad", "eps_f", "eps_q", "l1_error"):
+        np.testing.assert_array_equal(one[var].values, two[var].values)
+
+
 def test_existing_store_is_not_overwritten_by_accident(tmp_path):
     out = tmp_path / "x.zarr"
     assert _study(out, *SMALL).returncode == 0
