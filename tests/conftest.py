@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,3 +36,12 @@ def kill_after_commit() -> Callable[..., None]:
         proc.wait()
 
     return run
+
+
+@pytest.fixture
+def plain_main(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Spawned worker processes (Dask's, the gradient study's) re-import the parent's `__main__`
+    from its file. Streamlit's AppTest (tests/app, earlier in the same session) leaves
+    `app/main.py` registered as `__main__`, and re-running it outside Streamlit kills the workers
+    at start; a `__main__` without a file is not re-imported."""
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))

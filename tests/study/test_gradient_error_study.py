@@ -71,7 +71,7 @@ def test_killed_study_resumes_to_the_same_numbers(tmp_path, kill_after_commit):
     assert _study(out, *args[:-1], "quadratic", "--resume").returncode == 1  # other config: refused
 
 
-def test_seeds_in_worker_processes_give_the_same_numbers(tmp_path):
+def test_seeds_in_worker_processes_give_the_same_numbers(tmp_path, plain_main):
     """Seeds computed side by side in spawned processes equal one process's, bit for bit."""
     from engine.studies.gradient_config import GradientErrorConfig
     from engine.studies.gradient_error import run_study

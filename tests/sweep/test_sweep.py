@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-import types
 from pathlib import Path
 
 import numpy as np
@@ -32,13 +31,7 @@ SPEC = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _plain_main(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Dask's spawned worker processes re-import the parent's `__main__` from its file. Streamlit's
-    AppTest (tests/app, earlier in the same session) leaves `app/main.py` registered as
-    `__main__`, and re-running it outside Streamlit kills the workers at start; a `__main__`
-    without a file is not re-imported."""
-    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
+pytestmark = pytest.mark.usefixtures("plain_main")  # see tests/conftest.py
 
 
 def _committed(store: Path) -> int:
