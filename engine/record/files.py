@@ -35,8 +35,8 @@ def acquire_lock(path: Path) -> IO[str]:
             fh.seek(0)
             holder = fh.read().strip() or "unknown"
             fh.close()
-            pid, _, host = holder.partition("@")
-            where = f" on {host}" if host and host != socket.gethostname() else ""
+            pid, host = _parse_holder(holder)
+            where = f" on {host}" if host else ""
             who = "this process" if holder == _holder_id() else f"process {pid}{where}"
             raise StoreLockedError(
                 f"Another writer ({who}) is writing {str(path)!r}; one store has one writer. "
@@ -62,6 +62,13 @@ def _holder_id() -> str:
     return f"{os.getpid()}@{socket.gethostname()}"
 
 
+def _parse_holder(holder: str) -> tuple[str, str]:
+    """(pid, host) from a lock file's `PID@HOST` (or a bare PID, from older writers); host is ""
+    when it is this host or unknown."""
+    pid, _, host = holder.partition("@")
+    return pid, "" if host == socket.gethostname() else host
+
+
 def writer_alive(path: str | os.PathLike[str]) -> bool:
     """Whether a process may still be writing the store directory `path`: False only when the
     lock file is gone, or names a process of this host that no longer exists (a killed writer
@@ -73,8 +80,8 @@ def writer_alive(path: str | os.PathLike[str]) -> bool:
         return False
     except OSError:
         return True  # cannot tell: say alive, the cautious answer for a live view
-    pid, _, host = holder.partition("@")
-    if not pid.isdigit() or (host and host != socket.gethostname()):
+    pid, host = _parse_holder(holder)
+    if not pid.isdigit() or host:  # another host's process: cannot tell
         return True
     try:
         os.kill(int(pid), 0)

@@ -156,7 +156,8 @@ def _static(cfg: GradientErrorConfig) -> tuple[dict, dict[str, Var], dict[str, n
 def default_workers() -> int:
     """Processes that compute seeds by default: one per core, at most 2 (the default study's
     10 seeds then take about half the wall time of one process on a 2-core machine)."""
-    return max(1, min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return min(2, cores)
 
 
 def _worker_start(parent: int) -> None:
