@@ -13,20 +13,24 @@ default intervals; snapshots (evaluation, Study 2 critic samples, Study 1 model 
 Study 1 model fits come every 5000 steps, beyond the default window, so their cost is measured
 as pieces and amortised over their default interval instead (section 3 of the output).
 
+Each training run (sections 2 and 3a) runs in a fresh Python process of its own, both sides
+alike (`--in-process`: all in this one), so that no run inherits another's process state.
 Prints, all from one run, every figure a median of `--repeats` interleaved measurements, each
-also per CPU second of this process (robust to the other workers' load, unlike wall time):
+also per CPU second of the measuring process (robust to the other workers' load, unlike wall
+time):
   1. the matmul rate of this CPU (256x256 @ 256x256 loop) and, for one isolated SAC and DDPG
      update, its time against its FLOP count at that rate ("x of FLOP limit");
   2. env steps/s of ours and SB3 for SAC and DDPG, measured in turn (ours, SB3, ours, SB3, ...;
      the order flips every repeat), the median of the paired ratios ours/SB3, and the share of
      our step's CPU time spent in `Trainer._update`;
   3. the recorder's overhead: (a) ours SAC with recording on vs off inside the window (off =
-     the loop's commit, snapshot, model-fit and train-row methods patched to no-ops in this
-     process only, `record_model=False`), as a paired A/B and, less noisy, from the update's
-     share of step time on and off (the update costs the same); (b) the pieces (snapshot, model
-     refit, commit, train row) timed on a Trainer fed random steps, amortised at the default
-     intervals as a percentage of the training time they interrupt, also for each Study 1 refit
-     cap in `--refit-caps` (`record_model_updates` candidates).
+     the loop's commit, snapshot, model-fit and train-row methods patched to no-ops in the
+     measuring process only, `record_model=False`), as a paired A/B and, less noisy, from the
+     update's share of step time on and off (the update costs the same); (b) the pieces
+     (snapshot with the store write of its records, model refit, commit, train row) timed on a
+     Trainer fed random steps, amortised at the default intervals as a percentage of the
+     training time they interrupt, also for each Study 1 refit cap in `--refit-caps`
+     (`record_model_updates` candidates).
 
 Goals (issue 3): ours >= 1.5x SB3, SAC update within 2x of the FLOP limit, recorder <= 3 %.
 
@@ -42,7 +46,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -163,12 +169,24 @@ def run_sb3(algo: str, args: argparse.Namespace) -> tuple[float, float, float]:
     return (*rates(last - first, clock.marks[first], clock.marks[last]), float("nan"))
 
 
-def measure(kind: str, args: argparse.Namespace) -> tuple[float, float, float]:
-    """(env steps per wall second, per CPU second, share of CPU in updates (ours only))."""
+def measure_here(kind: str, args: argparse.Namespace) -> tuple[float, float, float]:
+    """(env steps per wall second, per CPU second, share of CPU in updates (ours only)), measured
+    in this process."""
     side, algo, *off = kind.split("-")
     if side == "ours":
         return run_ours(algo, args, record=not off)
     return run_sb3(algo, args)
+
+
+def measure(kind: str, args: argparse.Namespace) -> tuple[float, float, float]:
+    """`measure_here` in a fresh process of its own (unless `--in-process`), so that no run
+    inherits another's process state (allocator, caches, threads, imports), both sides alike."""
+    if args.in_process:
+        return measure_here(kind, args)
+    cmd = [sys.executable, __file__, "--one", kind, "--steps", str(args.steps), "--start-steps",
+           str(args.start_steps), "--threads", str(args.threads)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return tuple(json.loads(out.strip().splitlines()[-1]))  # type: ignore[return-value]
 
 
 # -- main ---------------------------------------------------------------------------------------
@@ -191,7 +209,12 @@ def main() -> None:
                         "model) besides the default (default 150,200)")
     p.add_argument("--quick", action="store_true",
                    help="smoke run (about 1 minute): --steps 150 --repeats 1 --start-steps 200 --pieces 1000")
-    p.add_argument("--only", choices=KINDS, help="measure only this run, --repeats times (e.g. under a profiler)")
+    p.add_argument("--only", choices=KINDS,
+                   help="measure only this run, --repeats times, in this process (e.g. under a profiler)")
+    p.add_argument("--in-process", action="store_true",
+                   help="measure every run in this process, one after the other (default: each in a fresh "
+                        "process of its own)")
+    p.add_argument("--one", choices=KINDS, help=argparse.SUPPRESS)  # a child of `measure`: one run, as JSON
     p.add_argument("--py-spy-report", metavar="FILE", help="print the cost buckets of a py-spy raw profile and exit")
     args = p.parse_args()
     if args.py_spy_report:
@@ -201,13 +224,16 @@ def main() -> None:
         args.steps, args.repeats, args.start_steps, args.pieces = 150, 1, 200, 1000
     warnings.filterwarnings("ignore")
     torch.set_num_threads(args.threads)
+    if args.one:
+        print(json.dumps(measure_here(args.one, args)))
+        return
     first, last = _window(args)
     print(f"{ENV_ID}, nets {LAYERS}x{HIDDEN}, batch {BATCH}, 1 update per env step, {args.start_steps} random "
           f"steps, window = steps {first + 1}..{last} ({args.steps} learning steps), torch threads {args.threads}, "
           f"{args.repeats} repeat(s); medians; 'CPU' figures count this process's CPU time, robust to other load")
     if args.only:
         for _ in range(args.repeats):
-            wall, cpu, _ = measure(args.only, args)
+            wall, cpu, _ = measure_here(args.only, args)
             print(f"  {args.only}: {wall:.1f} env steps/s ({cpu:.1f} per CPU second)", flush=True)
         return
 
@@ -274,7 +300,7 @@ def main() -> None:
         win = pc["commit"][i] / d.commit_interval + pc["train_row"][i] / d.log_interval
         out = (pc["snapshot_model_err"][i] + pc["refit"][i]) / every
         print(f"   b. pieces, {label:4s}: commit {1e3 * pc['commit'][i]:.0f} ms, train row {1e3 * pc['train_row'][i]:.2f} ms "
-              f"-> in-window {100 * win / step:.2f} %; snapshot {pc['snapshot'][i]:.2f} s "
+              f"-> in-window {100 * win / step:.2f} %; snapshot and its store write {pc['snapshot'][i]:.2f} s "
               f"({pc['snapshot_model_err'][i]:.2f} s with Study 1 errors), Study 1 model fit at {args.pieces} rows "
               f"{pc['fit'][i]:.2f} s ({pc['fit_epochs'][0]:.0f} epochs, {pc['fit_updates'][0]:.0f} updates), refit "
               f"at {2 * args.pieces} rows {pc['refit'][i]:.2f} s ({pc['refit_epochs'][0]:.0f} epochs, "

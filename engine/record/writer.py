@@ -117,7 +117,7 @@ class RunWriter:
             # writer would then lock a fresh file.
             root = zarr.open_group(LocalStore(path), mode="a", zarr_format=3)
             now = _now()
-            root.attrs.update(
+            root.update_attributes(
                 {
                     "schema": SCHEMA,
                     "schema_version": SCHEMA_VERSION,
@@ -155,7 +155,7 @@ class RunWriter:
                 raise StoreError(f"{str(path)!r} is not a schema-v{SCHEMA_VERSION} run store.")
             # Rewriting the root metadata first also drops consolidated metadata, which
             # would otherwise show readers the shapes of the finished run.
-            root.attrs.update({"status": "running", "updated": _now()})
+            root.update_attributes({"status": "running", "updated": _now()})
             writer = cls(path, root, lock)
             with quiet_listing():
                 on_disk = [gname for gname, _ in root.groups()]
@@ -335,7 +335,7 @@ class RunWriter:
 
     def _write_commit(self, **extra: Any) -> None:
         self.commit_count += 1
-        self._root.attrs.update(
+        self._root.update_attributes(
             {"committed": dict(self.committed), "commit": self.commit_count, "updated": _now(), **extra}
         )
 
