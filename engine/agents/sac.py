@@ -200,7 +200,9 @@ class SAC:
 
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
         if self.config.activation in ("relu", "tanh"):  # `policy_dist` on one row in numpy (common.mlp_row)
-            mean, raw = np.split(mlp_row(self.actor, obs), 2)
+            out = mlp_row(self.actor, obs)  # (2 act_dim,): mean, then raw log-std
+            half = len(out) // 2
+            mean, raw = out[:half], out[half:]  # views, as np.split gives, without its 15 us
             log_std = None if deterministic else self._log_std(raw, np.tanh)
         else:
             with torch.inference_mode():
