@@ -155,7 +155,7 @@ class TrainConfig:
     dynamics; needed for envs without known functions)."""
     record_model: bool = True
     """Fit a model and record Study 1 open-loop errors even for presets that do not use one."""
-    record_model_updates: int | None = 200
+    record_model_updates: int | None = 150
     """Cap on minibatch updates per fit of a model used only for Study 1 (FitConfig.max_updates;
     each refit continues from the last weights), so recording costs the same per interval however
     large the replay grows; None fits to early stopping. Models the agent uses are never capped."""
