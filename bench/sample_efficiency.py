@@ -25,6 +25,9 @@ the table of finished or cut-short benches (several files: seeds run as separate
 store: a run killed before its results were written, up to its last commit). `--resume` with
 the same arguments continues a cut-short bench: finished runs are kept, killed ones continue
 from their newest checkpoint (wall and CPU time then count this process's part, from `from_step`).
+`--resume` with a larger `--steps` extends finished runs to it (the engine's resume may raise
+`steps`; keep the snapshot interval: `--checkpoints` = steps / interval, e.g. 6,000 / 12 and
+12,000 / 24); the earlier parts' times stay in the run's `earlier` list.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine import open_run  # noqa: E402
+from engine.record import StoreError  # noqa: E402
 from engine.train.config import MBPO_SAC, MBPO_TARGET_ENTROPY, TrainConfig  # noqa: E402
 from engine.train.run import train  # noqa: E402
 
@@ -51,6 +55,8 @@ ALGOS = ("sac", "mbpo", "sac-svg", "maac")
 ENVS = ("InvertedPendulum-v5", "Hopper-v5")
 #: env steps per run (see docs/sample-efficiency.md for what this costs here)
 BUDGET = {"InvertedPendulum-v5": 3_000, "Hopper-v5": 2_000}
+#: what results.json keeps of each earlier part of an extended run (`earlier`)
+PART_KEYS = ("steps", "from_step", "wall_s", "cpu_s", "load_1min")
 
 
 def run_config(algo: str, env: str, seed: int, steps: int, checkpoints: int, quick: bool, branches: int
@@ -132,19 +138,30 @@ def main() -> None:
     seeds = 2 if args.quick else args.seeds
     args.out.mkdir(parents=True, exist_ok=True)
     results = args.out / "results.json"
-    done = {(r["env"], r["algo"], r["seed"], r["steps"]): r for r in load_runs(results)} if args.resume and results.exists() else {}
+    # (env, algo, seed) -> its newest results; written back whole after every run, so a run not
+    # yet extended keeps its entry (and its times) if this bench is cut short
+    done = {(r["env"], r["algo"], r["seed"]): r for r in load_runs(results)} if args.resume and results.exists() else {}
     runs: list[dict] = []
     for env in args.envs:
         steps = 300 if args.quick else (args.steps or BUDGET[env])
         for seed in range(args.seed_start, args.seed_start + seeds):  # seeds outermost: a cut-short bench still compares every algo
             for algo in args.algos:
-                if (env, algo, seed, steps) in done:
-                    runs.append(done[(env, algo, seed, steps)])
+                before = done.get((env, algo, seed))
+                if before is not None and before["steps"] == steps:
+                    runs.append(before)
                     continue
                 cfg = run_config(algo, env, seed, steps, 3 if args.quick else args.checkpoints, args.quick,
                                  500 if args.quick else args.mbpo_branches)
-                runs.append(bench_run(cfg, args.out / f"{env}-{algo}-{seed}.zarr", args.resume, args.progress))
-                results.write_text(json.dumps(runs, indent=1))  # after every run
+                try:
+                    run = bench_run(cfg, args.out / f"{env}-{algo}-{seed}.zarr", args.resume, args.progress)
+                except StoreError as exc:  # e.g. an extension with another snapshot interval
+                    sys.exit(f"error: {exc}\n(a run extended with --resume keeps its snapshot interval: "
+                             "--checkpoints = --steps / interval)")
+                if before is not None and before["steps"] < steps:  # extended: keep the earlier parts' times
+                    run["earlier"] = before.pop("earlier", []) + [{k: before[k] for k in PART_KEYS if k in before}]
+                runs.append(run)
+                done[(env, algo, seed)] = run
+                results.write_text(json.dumps(list(done.values()), indent=1))  # after every run
     print("\nmean ± std over seeds of the mean evaluation return (5 deterministic episodes) at env steps:")
     print(table(collect(runs)), table(collect(runs, per_seed=True)) if args.per_seed else "", sep="\n")
 

@@ -19,11 +19,12 @@ REPLAY_FIELDS = ("obs", "action", "reward", "next_obs", "terminated", "truncated
 
 def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overwrite: bool = False,
           progress: Progress | None = None) -> Path:
-    """Run `cfg` into the store `out` (a new one, or continue it with `resume`)."""
+    """Run `cfg` into the store `out` (a new one, or continue it with `resume`; a resumed run,
+    finished or not, may be given more `steps` than it was written with: it trains on to them)."""
     out = Path(out)
     writer, trainer = open_trainer(out, cfg.full(), lambda w: Trainer(cfg, w), kind="training",
                                    env_id=cfg.env_id, algorithm=cfg.algo, seed=cfg.seed,
-                                   resume=resume, overwrite=overwrite)
+                                   resume=resume, overwrite=overwrite, extendable=("steps",))
     with writer:
         trainer.run(progress)
     return out
@@ -31,16 +32,19 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overwrite:
 
 def open_trainer(out: Path, config: Mapping[str, Any], make: Callable[[RunWriter], Trainer], *, kind: str,
                  env_id: str, algorithm: str, seed: int, resume: bool, overwrite: bool,
-                 ) -> tuple[RunWriter, Trainer]:
+                 extendable: tuple[str, ...] = ()) -> tuple[RunWriter, Trainer]:
     """A writer on a new store, or on `out` rolled back to its newest checkpoint (`resume`, same
-    `config` only), and the trainer `make(writer)` restored from that checkpoint."""
+    `config` only, except that the integer budgets named in `extendable` may be raised: the
+    store's config then says the new value), and the trainer `make(writer)` restored from that
+    checkpoint."""
     if resume and out.exists():
         stored = json.loads(open_run(out, check_values=False).attrs["config"])
-        changed = sorted(k for k in config if stored.get(k) != config[k])
-        if changed:
-            raise StoreError(f"{str(out)!r} was written with a different config (differs in {changed}); "
-                             "resume with the same config, or write a new store.")
+        raised = _check_resumable(out, stored, config, extendable)
         writer = RunWriter.resume(out)
+        if raised:  # the store's config is the run's full config, now the extended one
+            # RunWriter has no public setter for root attributes: this commit writes the config
+            # together with the commit counter, as every commit does (engine/record/writer.py)
+            writer._write_commit(config=json.dumps(dict(config), sort_keys=True))
         trainer = make(writer)
         ckpt = checkpoint.latest(out, writer.committed.get("replay", 0))
         writer.rollback(checkpoint.committed(ckpt) if ckpt else {})
@@ -54,3 +58,21 @@ def open_trainer(out: Path, config: Mapping[str, Any], make: Callable[[RunWriter
                                   config=config, overwrite=overwrite)
         trainer = make(writer)
     return writer, trainer
+
+
+def _check_resumable(out: Path, stored: Mapping[str, Any], config: Mapping[str, Any],
+                     extendable: tuple[str, ...]) -> list[str]:
+    """The `extendable` keys `config` raises above the `stored` config; StoreError for any
+    other difference, or for an `extendable` value that is lowered (a run cannot be shortened)."""
+    changed = sorted(k for k in config if stored.get(k) != config[k])
+    others = [k for k in changed if k not in extendable]
+    if others:
+        can = f" (only {list(extendable)} may be raised)" if extendable else ""
+        raise StoreError(f"{str(out)!r} was written with a different config (differs in {others}){can}; "
+                         "resume with the same config, or write a new store.")
+    lowered = [k for k in changed if not (isinstance(stored.get(k), int) and config[k] > stored[k])]
+    if lowered:
+        was = ", ".join(f"{k} {stored.get(k)} -> {config[k]}" for k in lowered)
+        raise StoreError(f"{str(out)!r}: a resumed run can only be extended, not shortened ({was}); "
+                         "resume with at least the stored value, or write a new store.")
+    return changed
