@@ -333,6 +333,10 @@ class RunWriter:
             self.committed[gname] = keep
         self._write_commit()
 
+    def replace_config(self, config: Mapping[str, Any]) -> None:
+        """Store `config` as the run's full config, in one commit (a resumed run given more steps)."""
+        self._write_commit(config=json.dumps(dict(config), sort_keys=True))
+
     def _write_commit(self, **extra: Any) -> None:
         self.commit_count += 1
         self._root.update_attributes(

@@ -42,9 +42,7 @@ def open_trainer(out: Path, config: Mapping[str, Any], make: Callable[[RunWriter
         raised = _check_resumable(out, stored, config, extendable)
         writer = RunWriter.resume(out)
         if raised:  # the store's config is the run's full config, now the extended one
-            # RunWriter has no public setter for root attributes: this commit writes the config
-            # together with the commit counter, as every commit does (engine/record/writer.py)
-            writer._write_commit(config=json.dumps(dict(config), sort_keys=True))
+            writer.replace_config(config)
         trainer = make(writer)
         ckpt = checkpoint.latest(out, writer.committed.get("replay", 0))
         writer.rollback(checkpoint.committed(ckpt) if ckpt else {})
