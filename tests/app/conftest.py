@@ -1,6 +1,7 @@
 """Fixtures for the app tests: the bundled store, small stores made by the engine's CLI (a
-gradient_error study, and three short training runs), and a synthetic store for the
-pure-function tests."""
+gradient_error study, three short training runs and a model comparison on one of them; the
+Study 3 run is tests/conftest.py's), and a synthetic store for the pure-function tests. The
+engine-made stores are built once per test session (`build_once`), shared by xdist workers."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -58,20 +60,22 @@ def synthetic_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def small_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def small_zip(build_once: Callable[..., Path]) -> Path:
     """A small store written and packed by the engine's CLI (~10 s), as a user would upload it."""
-    root = tmp_path_factory.mktemp("small")
-    store, out = root / "small.zarr", root / "small.zarr.zip"
-    for args in (
-        ["study", "gradient-error", "--seeds", "2", "--horizons", "4", "--out", str(store)],
-        ["pack", str(store), str(out)],
-    ):
-        done = subprocess.run(
-            [sys.executable, "-m", "engine", *args], cwd=REPO, capture_output=True, text=True,
-            timeout=600,
-        )
-        assert done.returncode == 0, done.stderr[-2000:]
-    return out
+
+    def build(root: Path) -> None:
+        store = root / "small.zarr"
+        for args in (
+            ["study", "gradient-error", "--seeds", "2", "--horizons", "4", "--out", str(store)],
+            ["pack", str(store), str(root / "small.zarr.zip")],
+        ):
+            done = subprocess.run(
+                [sys.executable, "-m", "engine", *args], cwd=REPO, capture_output=True, text=True,
+                timeout=600,
+            )
+            assert done.returncode == 0, done.stderr[-2000:]
+
+    return build_once("small", build) / "small.zarr.zip"
 
 
 @pytest.fixture(scope="session")
@@ -96,31 +100,33 @@ TRAINING_RUNS = {  # name -> extra CLI args; the two sac runs differ only in the
 
 
 @pytest.fixture(scope="session")
-def training_stores(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def training_stores(build_once: Callable[..., Path]) -> Path:
     """A folder with three short training runs made by `python -m engine train` (~30 s, run
     side by side): `sac_s0.zarr` and `sac_s1.zarr` (one config, two seeds) and `ddpg.zarr.zip`
     (packed). Snapshots at 100, 200, 300 env steps; the first has no fitted model."""
-    root = tmp_path_factory.mktemp("training")
-    work, out = root / "work", root / "runs"
-    work.mkdir()
-    out.mkdir()
-    cfg = work / "cfg.json"
-    cfg.write_text(json.dumps(TRAINING_CONFIG))
-    procs = {
-        name: subprocess.Popen(
-            [sys.executable, "-m", "engine", "train", *TRAINING_ARGS, *args, "--config", str(cfg),
-             "--out", str((out if name.startswith("sac") else work) / name)],
-            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        )
-        for name, args in TRAINING_RUNS.items()
-    }
-    for name, proc in procs.items():
-        _, err = proc.communicate(timeout=600)
-        assert proc.returncode == 0, f"{name}: {err[-2000:]}"
-    pack(work / "ddpg.zarr", out / "ddpg.zarr.zip")
-    for ckpt in out.glob("*.ckpt"):  # checkpoints of the runs: not stores, not needed
-        shutil.rmtree(ckpt)
-    return out
+
+    def build(root: Path) -> None:
+        work, out = root / "work", root / "runs"
+        work.mkdir()
+        out.mkdir()
+        cfg = work / "cfg.json"
+        cfg.write_text(json.dumps(TRAINING_CONFIG))
+        procs = {
+            name: subprocess.Popen(
+                [sys.executable, "-m", "engine", "train", *TRAINING_ARGS, *args, "--config", str(cfg),
+                 "--out", str((out if name.startswith("sac") else work) / name)],
+                cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            )
+            for name, args in TRAINING_RUNS.items()
+        }
+        for name, proc in procs.items():
+            _, err = proc.communicate(timeout=600)
+            assert proc.returncode == 0, f"{name}: {err[-2000:]}"
+        pack(work / "ddpg.zarr", out / "ddpg.zarr.zip")
+        for ckpt in out.glob("*.ckpt"):  # checkpoints of the runs: not stores, not needed
+            shutil.rmtree(ckpt)
+
+    return build_once("training", build) / "runs"
 
 
 @pytest.fixture
@@ -138,44 +144,19 @@ MODEL_COMPARISON_ARGS = [
 
 
 @pytest.fixture(scope="session")
-def model_comparison_store(tmp_path_factory: pytest.TempPathFactory, training_stores: Path) -> Path:
+def model_comparison_store(build_once: Callable[..., Path], training_stores: Path) -> Path:
     """`python -m engine study model-comparison` on the sac_s1 training run (~15 s), alone in
     its folder."""
-    out = tmp_path_factory.mktemp("model_comparison") / "mc.zarr"
-    done = subprocess.run(
-        [sys.executable, "-m", "engine", "study", "model-comparison", "--buffer",
-         str(training_stores / "sac_s1.zarr"), "--out", str(out), *MODEL_COMPARISON_ARGS],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return out
 
+    def build(folder: Path) -> None:
+        done = subprocess.run(
+            [sys.executable, "-m", "engine", "study", "model-comparison", "--buffer",
+             str(training_stores / "sac_s1.zarr"), "--out", str(folder / "mc.zarr"), *MODEL_COMPARISON_ARGS],
+            cwd=REPO, capture_output=True, text=True, timeout=600,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
 
-GENERALIZATION_CONFIG = {
-    "train": {"start_steps": 100, "commit_interval": 100, "eval_episodes": 1, "eval_max_steps": 200,
-              "critic_samples": 16, "log_interval": 50, "agent": {"hidden": 32, "batch_size": 32}},
-    "model_config": {"members": 3, "elites": 2, "hidden": 32, "layers": 2},
-}
-
-
-@pytest.fixture(scope="session")
-def generalization_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder with one short Study 3 run by `python -m engine study generalization` (~15 s):
-    InvertedPendulum, probes at 200 and 400 steps, checks at 200, 300, ..., 600."""
-    root = tmp_path_factory.mktemp("generalization")
-    out = root / "runs"
-    out.mkdir()
-    cfg = root / "cfg.json"
-    cfg.write_text(json.dumps(GENERALIZATION_CONFIG))
-    done = subprocess.run(
-        [sys.executable, "-m", "engine", "study", "generalization", "--env", "InvertedPendulum-v5",
-         "--data-sizes", "200,400", "--steps", "600", "--checks", "4", "--check-steps", "300",
-         "--config", str(cfg), "--out", str(out / "gen.zarr")],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    shutil.rmtree(out / "gen.zarr.ckpt")
-    return out
+    return build_once("model_comparison", build) / "mc.zarr"
 
 
 @pytest.fixture

@@ -57,7 +57,7 @@ def server() -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # a loaded machine (pytest -n 2) starts it slowly
         while True:
             try:
                 with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
@@ -137,7 +137,8 @@ def test_upload_every_page_controls_and_bundle_in_a_browser(
         browser = p.chromium.launch(executable_path=find_chromium(), args=BROWSER_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1800}, accept_downloads=True)
-            page.set_default_timeout(60_000)
+            # generous: under `pytest -n 2` another worker's training shares the two cores
+            page.set_default_timeout(180_000)
             # a deep link as the fresh server's first request still goes through app/main.py
             page.goto(f"{server}/gradient_error")
             page.wait_for_function(f"document.querySelectorAll('{CHARTS}').length >= 2")

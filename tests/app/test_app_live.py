@@ -93,20 +93,23 @@ def test_live_view_refreshes_a_real_browser(tmp_path: Path) -> None:
         with sync_api.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=find_chromium(), args=["--headless", "--no-sandbox"])
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(60_000)
-            for _ in range(3):  # the server may still be starting
+            page.set_default_timeout(180_000)  # generous: under `pytest -n 2` a training may share the cores
+            deadline = time.monotonic() + 180  # the server may still be starting (slowly, under -n 2)
+            while True:
                 try:
                     page.goto(f"http://127.0.0.1:{port}/learning_curves?live_every=1")
                     break
                 except sync_api.Error:
-                    time.sleep(2)
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(1)
             page.wait_for_selector(".js-plotly-plot")
             x = "() => Array.from(document.querySelector('.js-plotly-plot')._fullData.at(-1).x)"
             assert page.evaluate(x) == [1000]
             for i in (1, 2):
                 _snapshot(w, i, rng)
                 page.wait_for_function(f"() => document.querySelector('.js-plotly-plot')?._fullData.at(-1).x.length == {i + 1}",
-                                       timeout=30_000)
+                                       timeout=120_000)
                 assert page.evaluate(x) == [1000 * (k + 1) for k in range(i + 1)]
             browser.close()
     finally:

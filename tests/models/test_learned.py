@@ -13,6 +13,9 @@ from engine.models.dynamics_base import ModelState, Transitions
 from engine.models.gru import GRUDynamics, GRUDynamicsConfig, sequence_starts
 from engine.models.training import FitConfig, episode_positions, fit_early_stopping, holdout_mask, mark_fitted
 
+# tests pick the fitted models by name (getfixturevalue): one xdist worker builds them once
+pytestmark = pytest.mark.xdist_group("test_learned")
+
 FAST = FitConfig(max_epochs=30, batch_size=64)
 
 

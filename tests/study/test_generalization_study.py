@@ -3,42 +3,19 @@ checked against the schema and the study's definitions, and a kill/resume giving
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import xarray as xr
+from runkit import generalization_args, run_engine
 
 from engine import open_run
 
-CONFIG = {"train": {"start_steps": 100, "commit_interval": 100, "eval_episodes": 1, "eval_max_steps": 200,
-                    "critic_samples": 16, "log_interval": 50, "agent": {"hidden": 64, "batch_size": 64}},
-          "model_config": {"members": 3, "elites": 2, "hidden": 64, "layers": 2}}
-ARGS = ["--env", "InvertedPendulum-v5", "--data-sizes", "200,400", "--steps", "600", "--checks", "4",
-        "--check-steps", "300"]
-
-
-def study_args(tmp: Path, out: Path) -> list[str]:
-    """CLI arguments of the short study writing `out` (config file in `tmp`)."""
-    cfg = tmp / "gen.json"
-    cfg.write_text(json.dumps(CONFIG))
-    return ["study", "generalization", *ARGS, "--config", str(cfg), "--out", str(out)]
-
-
-def run_engine(args: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "engine", *args], capture_output=True, text=True, timeout=600)
-
-
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    tmp = tmp_path_factory.mktemp("gen")
-    out = tmp / "gen.zarr"
-    res = run_engine(study_args(tmp, out))
-    assert res.returncode == 0, res.stderr[-3000:]
-    return out
+def store(generalization_store: Path) -> Path:
+    """The short run of `runkit.generalization_args`, shared with the app's tests."""
+    return generalization_store / "gen.zarr"
 
 
 def test_store_is_schema_valid_and_follows_the_study(store: Path) -> None:
@@ -61,7 +38,7 @@ def test_store_is_schema_valid_and_follows_the_study(store: Path) -> None:
 
 def test_killed_study_resumes_to_the_same_store(tmp_path: Path, store: Path, kill_after_commit) -> None:
     out = tmp_path / "gen.zarr"
-    args = study_args(tmp_path, out)
+    args = generalization_args(tmp_path, out)
     kill_after_commit(args, out, "generalization", 2)
     partial = open_run(out)
     assert partial.attrs["status"] == "running" and 2 <= partial["generalization"].sizes["check"] < 5

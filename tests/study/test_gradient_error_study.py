@@ -34,10 +34,17 @@ def _recompute_from_store(g) -> None:
     np.testing.assert_allclose(g["bound_c2"].values, c2)
 
 
-def test_cli_writes_a_valid_store_that_recomputes(tmp_path):
-    out = tmp_path / "ge.zarr"
+@pytest.fixture(scope="module")
+def small_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The SMALL study written by the CLI: checked and recomputed, then refused as an output."""
+    out = tmp_path_factory.mktemp("ge") / "ge.zarr"
     res = _study(out, *SMALL)
     assert res.returncode == 0, res.stderr
+    return out
+
+
+def test_cli_writes_a_valid_store_that_recomputes(small_study):
+    out = small_study
     val = subprocess.run([sys.executable, "-m", "engine", "validate", str(out)], capture_output=True, text=True)
     assert val.returncode == 0 and "gradient_error" in val.stdout and "complete" in val.stdout
     tree = open_run(out)
@@ -56,7 +63,8 @@ def test_cli_writes_a_valid_store_that_recomputes(tmp_path):
 def test_killed_study_resumes_to_the_same_numbers(tmp_path, kill_after_commit):
     args = ["--seeds", "4", "--horizons", "5", "--data-size", "120", "--model", "linear", "--critic", "mlp"]
     ref = tmp_path / "ref.zarr"
-    assert _study(ref, *args).returncode == 0
+    # the reference in one process (the kill and the resume use the default worker processes)
+    assert _study(ref, *args, "--workers", "1").returncode == 0
     out = tmp_path / "killed.zarr"
     kill_after_commit(["study", "gradient-error", "--out", str(out), *args], out, "gradient_error", 1)
     partial = open_run(out)
@@ -85,11 +93,11 @@ def test_seeds_in_worker_processes_give_the_same_numbers(tmp_path, plain_main):
         np.testing.assert_array_equal(one[var].values, two[var].values)
 
 
-def test_existing_store_is_not_overwritten_by_accident(tmp_path):
-    out = tmp_path / "x.zarr"
-    assert _study(out, *SMALL).returncode == 0
-    res = _study(out, *SMALL)
+def test_existing_store_is_not_overwritten_by_accident(small_study):
+    before = {p: p.stat().st_mtime_ns for p in small_study.rglob("*")}
+    res = _study(small_study, *SMALL)
     assert res.returncode == 1 and "already exists" in res.stderr and "Traceback" not in res.stderr
+    assert {p: p.stat().st_mtime_ns for p in small_study.rglob("*")} == before  # not a file touched
 
 
 def test_bad_arguments_get_a_message(tmp_path):

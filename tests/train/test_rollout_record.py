@@ -22,6 +22,9 @@ from engine.train.config import TrainConfig
 from engine.train.loop import _model_config
 from engine.train.run import train
 
+# tests pick the runs by name (getfixturevalue): one xdist worker trains them once
+pytestmark = pytest.mark.xdist_group("test_rollout_record")
+
 ENV = "HalfCheetah-v5"
 # fits at 100 and 200; snapshots at 100 (no model yet), 200 and 300. The last snapshot's model
 # (fitted at 200, not refitted at 300) is the one in the last checkpoint (step 300).

@@ -24,10 +24,16 @@ H = 8
 SHORT = ["--steps", "400", "--start-steps", "100", "--model-start-steps", "100", "--snapshot-interval", "200"]
 
 
+# The agents' default networks (SAC: 2 x 512, batch 512) make a 400-step smoke run spend most of
+# its time in updates; these runs check the store and the preset's plumbing, not learning.
+SMALL_AGENT = {"hidden": 64, "batch_size": 64}
+
+
 def _config(tmp: Path, **extra) -> Path:
+    """The short runs' config file (small agent networks unless `extra` has an `agent`)."""
     cfg = {"model_error_horizon": H, "model_error_starts": 12, "holdout_block": 16, "holdout_fraction": 0.5,
            "model_fit_interval": 150, "commit_interval": 100, "eval_episodes": 2, "eval_max_steps": 200,
-           "critic_samples": 64, "log_interval": 20, **extra}
+           "critic_samples": 64, "log_interval": 20, "agent": SMALL_AGENT, **extra}
     path = tmp / "cfg.json"
     path.write_text(json.dumps(cfg))
     return path
@@ -71,7 +77,7 @@ def _check_store(out: Path, steps: int) -> dict:
     return tree
 
 
-ORACLE = {"agent": {"batch_size": 32}}  # MVE appendix A: batch 32 with the oracle (it steps the simulator per sample)
+ORACLE = {"agent": {**SMALL_AGENT, "batch_size": 32}}  # MVE appendix A: batch 32 with the oracle (it steps the simulator per sample)
 # pathwise actors backpropagate through H model steps: smaller networks keep the smoke runs short
 PATHWISE = {"agent": {"batch_size": 64, "hidden": 64}, "horizon": 2}
 # MBPO with small nets, few branches and 100-step epochs so k rises 1 -> 3 within the run
@@ -81,17 +87,34 @@ MBPO_METRICS = ("model_buffer_size", "rollout_length", "rollout_mean_length", "e
                 "model_batch_fraction")
 
 
+@pytest.fixture(scope="module")
+def sac_short(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sac preset's short run with the default test config: the smoke test checks its store,
+    the open-loop test recomputes its model errors (one xdist group: one run per session)."""
+    tmp = tmp_path_factory.mktemp("sac_short")
+    out = tmp / "run.zarr"
+    res = _train(out, "--algo", "sac", "--env", "InvertedPendulum-v5", *SHORT, "--config", str(_config(tmp)))
+    assert res.returncode == 0, res.stderr[-3000:]
+    return out
+
+
+SAC_SHORT = pytest.mark.xdist_group("sac_short")
+
+
 @pytest.mark.parametrize(("algo", "env", "extra"), [
-    ("sac", "InvertedPendulum-v5", {}), ("ddpg", "InvertedPendulum-v5", {}), ("naf", "InvertedPendulum-v5", {}),
+    pytest.param("sac", "InvertedPendulum-v5", {}, marks=SAC_SHORT), ("ddpg", "InvertedPendulum-v5", {}), ("naf", "InvertedPendulum-v5", {}),
     ("mve-ddpg", "InvertedPendulum-v5", {}), ("mve-ddpg --reward learned", "InvertedPendulum-v5", {}), ("mve-sac --dynamics oracle --horizon 3", "InvertedPendulum-v5", ORACLE),
     ("sac", "HalfCheetah-v5", {}), ("sac-svg", "InvertedPendulum-v5", PATHWISE),
     ("maac", "InvertedPendulum-v5", {**PATHWISE, "model_config": {"members": 3, "elites": 2}}),
     ("mbpo", "InvertedPendulum-v5", MBPO), ("mbpo --dynamics oracle", "InvertedPendulum-v5", MBPO),
 ])
-def test_short_training_writes_a_complete_store(tmp_path, algo, env, extra):
-    out = tmp_path / "run.zarr"
-    res = _train(out, "--algo", *algo.split(), "--env", env, *SHORT, "--config", str(_config(tmp_path, **extra)))
-    assert res.returncode == 0, res.stderr[-3000:]
+def test_short_training_writes_a_complete_store(tmp_path, request, algo, env, extra):
+    if (algo, env, extra) == ("sac", "InvertedPendulum-v5", {}):
+        out = request.getfixturevalue("sac_short")
+    else:
+        out = tmp_path / "run.zarr"
+        res = _train(out, "--algo", *algo.split(), "--env", env, *SHORT, "--config", str(_config(tmp_path, **extra)))
+        assert res.returncode == 0, res.stderr[-3000:]
     tree = _check_store(out, 400)
     metrics = set(tree["train"].data_vars)
     assert "critic_loss" in metrics and tree["train"].sizes["update"] > 0
@@ -130,11 +153,10 @@ def test_short_training_writes_a_complete_store(tmp_path, algo, env, extra):
         assert tree["replay"].sizes["obs_dim"] == 18 and tree["replay"].sizes["sim_dim"] == 27
 
 
-def test_stored_open_loop_errors_recompute_from_the_saved_model(tmp_path):
-    out = tmp_path / "run.zarr"
+@SAC_SHORT
+def test_stored_open_loop_errors_recompute_from_the_saved_model(sac_short):
+    out = sac_short
     # last fit at 300 (interval 150), final snapshot at 400 uses that model, as does the checkpoint
-    res = _train(out, "--algo", "sac", "--env", "InvertedPendulum-v5", *SHORT, "--config", str(_config(tmp_path)))
-    assert res.returncode == 0, res.stderr[-3000:]
     tree = open_run(out)
     me = tree["model_error"].isel(snapshot=-1)
     assert int(me["model_fit_step"]) == 300
