@@ -29,7 +29,7 @@ def generalization_args(folder: Path, out: Path) -> list[str]:
     return ["study", "generalization", *GENERALIZATION_ARGS, "--config", str(cfg), "--out", str(out)]
 
 
-def run_engine(args: list[str]) -> subprocess.CompletedProcess:
+def run_engine(args: list[str], timeout: float = 600) -> subprocess.CompletedProcess:
     """`python -m engine ARGS` in the repository, output captured."""
     return subprocess.run([sys.executable, "-m", "engine", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=600)
+                          timeout=timeout)

@@ -21,6 +21,7 @@ from app_synthetic import write_store  # noqa: E402
 
 from app.library import DATASETS_ENV  # noqa: E402
 from engine.record import pack  # noqa: E402
+from runkit import run_engine  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -69,10 +70,7 @@ def small_zip(build_once: Callable[..., Path]) -> Path:
             ["study", "gradient-error", "--seeds", "2", "--horizons", "4", "--out", str(store)],
             ["pack", str(store), str(root / "small.zarr.zip")],
         ):
-            done = subprocess.run(
-                [sys.executable, "-m", "engine", *args], cwd=REPO, capture_output=True, text=True,
-                timeout=600,
-            )
+            done = run_engine(args)
             assert done.returncode == 0, done.stderr[-2000:]
 
     return build_once("small", build) / "small.zarr.zip"
@@ -149,11 +147,8 @@ def model_comparison_store(build_once: Callable[..., Path], training_stores: Pat
     its folder."""
 
     def build(folder: Path) -> None:
-        done = subprocess.run(
-            [sys.executable, "-m", "engine", "study", "model-comparison", "--buffer",
-             str(training_stores / "sac_s1.zarr"), "--out", str(folder / "mc.zarr"), *MODEL_COMPARISON_ARGS],
-            cwd=REPO, capture_output=True, text=True, timeout=600,
-        )
+        done = run_engine(["study", "model-comparison", "--buffer", str(training_stores / "sac_s1.zarr"),
+                           "--out", str(folder / "mc.zarr"), *MODEL_COMPARISON_ARGS])
         assert done.returncode == 0, done.stderr[-2000:]
 
     return build_once("model_comparison", build) / "mc.zarr"

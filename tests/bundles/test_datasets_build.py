@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,13 +12,13 @@ import pytest
 
 from engine import open_run
 from engine.bundles import RECIPES, order
+from runkit import run_engine
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _engine(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "engine", *args], capture_output=True, text=True,
-                          timeout=900, cwd=REPO)
+    return run_engine(list(args), timeout=900)
 
 
 def test_order_puts_dependencies_first() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ from engine import open_run
 from engine.models.dynamics_base import ModelState, Transitions
 from engine.studies.model_comparison import ModelComparisonConfig, build_model, split_episodes
 from engine.train.open_loop import window_starts
+from runkit import run_engine
 
 SMALL_MODELS = {"mlp": {"hidden": 32, "layers": 2},
                 "ensemble": {"hidden": 32, "layers": 2, "members": 3, "elites": 2},
@@ -25,7 +25,7 @@ ARGS = ["--stages", "3", "--horizon", "4", "--starts", "10000", "--model-config"
 
 
 def _engine(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "engine", *args], capture_output=True, text=True, timeout=600)
+    return run_engine(list(args))
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ import pytest
 
 from engine import open_run
 from engine.train.run import REPLAY_FIELDS
+from runkit import run_engine
 
 N, M = 200, 400
 #: snapshots and commits fall on N in both runs, and every update is its own train-log row (the
@@ -31,8 +31,7 @@ def _config(tmp: Path) -> Path:
 
 
 def _train(out: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "engine", "train", "--out", str(out), *ARGS, *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    return run_engine(["train", "--out", str(out), *ARGS, *args])
 
 
 @pytest.fixture(scope="module")
