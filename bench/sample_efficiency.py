@@ -11,14 +11,17 @@ sac-svg and maac presets default to SVG's 2x512, batch 512, lr 1e-4, alpha0 = 0.
 cost ~4x per update here). `sac` also takes MBPO's per-task target entropy, so it is `mbpo`
 without model rollouts and with 1 update per env step instead of 5. Everything else is the
 preset's (docs/training.md), except MBPO's branches per fit, cut from 100k to `--mbpo-branches`
-(10k: M = 40 per env step instead of 400) for the 2-core budget. The Study-1 model of `sac` is
-switched off (it only records).
+(10k: M = 40 per env step instead of 400) for the 2-core budget, and MBPO's updates per env step
+G = 5 of the preset (MBPO's Hopper value, 20, with `--mbpo-updates 20`). The Study-1 model of
+`sac` is switched off (it only records).
 
 Usage:
   python bench/sample_efficiency.py                 # the budget below, 3 seeds (see docs)
   python bench/sample_efficiency.py --quick         # tiny: 2 seeds x 300 steps, for the plumbing
   python bench/sample_efficiency.py --envs InvertedPendulum-v5 --steps 5000
   python bench/sample_efficiency.py --envs Hopper-v5 --algos sac mbpo --seeds 1 --seed-start 2 --out DIR
+  python bench/sample_efficiency.py --envs Hopper-v5 --algos mbpo --mbpo-updates 20 --mbpo-branches 100000 \
+      --steps 12000 --checkpoints 24 --seeds 1 --seed-start 0 --out DIR   # MBPO's own G and M on Hopper
 Results (every run's returns, wall and CPU seconds, load averages) are also written as JSON next
 to the stores in --out, after each run; `--table-from A/results.json B/results.json C/x.zarr` prints
 the table of finished or cut-short benches (several files: seeds run as separate processes; a
@@ -59,8 +62,8 @@ BUDGET = {"InvertedPendulum-v5": 3_000, "Hopper-v5": 2_000}
 PART_KEYS = ("steps", "from_step", "wall_s", "cpu_s", "load_1min")
 
 
-def run_config(algo: str, env: str, seed: int, steps: int, checkpoints: int, quick: bool, branches: int
-               ) -> TrainConfig:
+def run_config(algo: str, env: str, seed: int, steps: int, checkpoints: int, quick: bool, branches: int,
+               mbpo_updates: int | None = None) -> TrainConfig:
     """One run's config: the preset, a shared warm-up and checkpoint grid, light recording."""
     warmup = 100 if quick else 1_000
     # MBPO's SAC (2x256, batch 256, lr 3e-4, alpha0 1) for all; sac also gets MBPO's target
@@ -70,6 +73,8 @@ def run_config(algo: str, env: str, seed: int, steps: int, checkpoints: int, qui
         extra["agent"]["target_entropy"] = MBPO_TARGET_ENTROPY[env]
     if algo == "mbpo":
         extra["rollout"] = {"rollout_batch_size": branches}
+        if mbpo_updates is not None:  # MBPO's G; None keeps the preset's 5
+            extra["updates_per_step"] = mbpo_updates
     return TrainConfig(
         algo=algo, env_id=env, steps=steps, seed=seed, start_steps=warmup, model_start_steps=warmup,
         snapshot_interval=max(steps // checkpoints, 1), eval_episodes=5, eval_max_steps=1000,
@@ -120,6 +125,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, help="env steps per run for every env (default: BUDGET per env)")
     p.add_argument("--checkpoints", type=int, default=5, help="evaluations per run (evenly spaced)")
     p.add_argument("--mbpo-branches", type=int, default=10_000, help="MBPO branches per model fit")
+    p.add_argument("--mbpo-updates", type=int, help="MBPO's SAC updates per env step G (default: the preset's 5; "
+                                                     "MBPO's Hopper setting is 20)")
     p.add_argument("--quick", action="store_true", help="2 seeds x 300 steps, small MBPO rollouts")
     p.add_argument("--out", type=Path, default=Path("/tmp/sample_efficiency"))
     p.add_argument("--resume", action="store_true",
@@ -151,7 +158,7 @@ def main() -> None:
                     runs.append(before)
                     continue
                 cfg = run_config(algo, env, seed, steps, 3 if args.quick else args.checkpoints, args.quick,
-                                 500 if args.quick else args.mbpo_branches)
+                                 500 if args.quick else args.mbpo_branches, args.mbpo_updates)
                 try:
                     run = bench_run(cfg, args.out / f"{env}-{algo}-{seed}.zarr", args.resume, args.progress)
                 except StoreError as exc:  # e.g. an extension with another snapshot interval

@@ -34,6 +34,14 @@ def test_sac_is_mbpo_without_the_model(bench, env: str) -> None:
     assert sac["snapshot_interval"] == mbpo["commit_interval"] == 500
 
 
+def test_mbpo_updates_sets_only_mbpos_g(bench) -> None:
+    args = ("Hopper-v5", 1, 6000, 12, False, 100_000)
+    g5, g20 = (bench.run_config("mbpo", *args, mbpo_updates=g).full() for g in (None, 20))
+    assert (g5["updates_per_step"], g20["updates_per_step"]) == (5, 20)
+    assert {k: v for k, v in g20.items() if k != "updates_per_step"} == {k: v for k, v in g5.items() if k != "updates_per_step"}
+    assert bench.run_config("sac", *args, mbpo_updates=20).full()["updates_per_step"] == 1  # the SAC row stays G = 1
+
+
 def test_table_pools_results_files_and_a_store(bench, tmp_path: Path) -> None:
     cfg = dataclasses.replace(bench.run_config("sac", "InvertedPendulum-v5", 3, 60, 3, True, 500),
                               start_steps=20, model_start_steps=20)
