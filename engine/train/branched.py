@@ -163,13 +163,22 @@ class ModelBuffer:
         return {name: getattr(self, name)[idx] for name in self.FIELDS}
 
     def state_dict(self) -> dict[str, Any]:
-        """Capacity and the rows, oldest first (tensors, for checkpoints)."""
-        return {"capacity": self.capacity, **{k: torch.as_tensor(v) for k, v in self.ordered().items()}}
+        """Capacity, write position and the rows, oldest first (tensors, for checkpoints)."""
+        return {"capacity": self.capacity, "ptr": self.ptr,
+                **{k: torch.as_tensor(v) for k, v in self.ordered().items()}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what `state_dict` returned."""
+        """Restore what `state_dict` returned, each row at its old slot: `sample` draws slots, so
+        the same generator state then draws the same rows as the uninterrupted run."""
         self._alloc(int(state["capacity"]))
-        self.add(**{k: state[k].numpy() for k in self.FIELDS})
+        n = len(state["obs"])
+        if self.capacity == 0 or n == 0:
+            return
+        ptr = int(state.get("ptr", n % self.capacity))  # checkpoints before 2026-11-22: rows from slot 0
+        idx = (ptr - n + np.arange(n)) % self.capacity
+        for name in self.FIELDS:
+            getattr(self, name)[idx] = state[name].numpy()
+        self.ptr, self.size = ptr, n
 
 
 def mixed_batch(replay: Replay, buffer: ModelBuffer, batch_size: int, real_ratio: float,

@@ -1,5 +1,8 @@
 """Checkpoints for `--resume`: networks, optimisers, RNG states and counters, beside the store.
 
+RNG states include the models' own generators (`generator_states`), so a resumed model-based
+run fits and imagines exactly as an uninterrupted one.
+
 `NAME.zarr.ckpt/step-000012000.pt`, written atomically (temp file + rename) right after the
 store commit it belongs to, and loadable with `torch.load(weights_only=True)` (tensors and
 plain Python values only). The app never reads them.
@@ -55,6 +58,7 @@ def save(store: Path, counters: Counters, committed: dict[str, int], agent: Any,
         "extras": {name: x.state_dict() for name, x in (extras or {}).items()},
         "rng": rng.bit_generator.state,
         "torch_rng": torch.get_rng_state(),
+        "model_rngs": {name: generator_states(m) for name, m in _models(model, learned).items()},
         "obs": None if obs is None else torch.as_tensor(obs),
         "sim": None if sim is None else torch.as_tensor(sim),
     }
@@ -90,9 +94,39 @@ def load(path: Path, agent: Any, model: Any, rng: np.random.Generator, learned: 
                 m.load_state_dict(state[saved][name])
     rng.bit_generator.state = state["rng"]
     torch.set_rng_state(state["torch_rng"])
+    for name, m in _models(model, learned).items():  # absent from checkpoints before 2026-11-22
+        load_generator_states(m, state.get("model_rngs", {}).get(name, {}))
     obs = None if state["obs"] is None else state["obs"].numpy()
     sim = None if state["sim"] is None else state["sim"].numpy()
     return Counters(**state["counters"]), obs, sim
+
+
+def _models(model: Any, learned: dict[str, Any] | None) -> dict[str, Any]:
+    """The run's models by checkpoint name: the dynamics model and the learned reward/termination ones."""
+    return {**({"model": model} if model is not None else {}), **{f"learned/{k}": m for k, m in (learned or {}).items()}}
+
+
+def generator_states(obj: Any) -> dict[str, Any]:
+    """The states of the random generators `obj` holds as attributes (a model's minibatch order,
+    holdout split, ensemble member and noise draws): found by type, so a model that adds one is
+    checkpointed without registering it."""
+    out: dict[str, Any] = {}
+    for name, value in vars(obj).items():
+        if isinstance(value, torch.Generator):
+            out[name] = value.get_state()
+        elif isinstance(value, np.random.Generator):
+            out[name] = value.bit_generator.state
+    return out
+
+
+def load_generator_states(obj: Any, states: dict[str, Any]) -> None:
+    """Put back what `generator_states` returned (names `obj` no longer has are an error)."""
+    for name, st in states.items():
+        value = getattr(obj, name)
+        if isinstance(value, torch.Generator):
+            value.set_state(st)
+        else:
+            value.bit_generator.state = st
 
 
 def prune(store: Path, keep: Path) -> None:

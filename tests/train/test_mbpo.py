@@ -71,6 +71,17 @@ def test_model_buffer_is_a_fifo_that_keeps_the_newest_rows_when_resized():
     copy = ModelBuffer(2, 1)
     copy.load_state_dict(buf.state_dict())
     assert copy.capacity == 6 and all(np.array_equal(copy.ordered()[k], v) for k, v in buf.ordered().items())
+    buf.add(**rows(22, 25))  # wrapped: the oldest row is no longer in slot 0
+    assert buf.ptr == 2 and list(buf.ordered()["reward"]) == [19, 20, 21, 22, 23, 24]
+    copy.load_state_dict(buf.state_dict())  # a resumed run's buffer: the same rows in the same slots,
+    draw = lambda b: b.sample(50, np.random.default_rng(3))["reward"]  # noqa: E731
+    np.testing.assert_array_equal(draw(copy), draw(buf))  # so the same generator draws the same batch
+    for b in (buf, copy):
+        b.add(**rows(25, 27))  # and it goes on overwriting the oldest
+    assert list(copy.ordered()["reward"]) == list(buf.ordered()["reward"]) == [21, 22, 23, 24, 25, 26]
+    old = {k: v for k, v in buf.state_dict().items() if k != "ptr"}  # a checkpoint from before "ptr"
+    copy.load_state_dict(old)
+    assert list(copy.ordered()["reward"]) == [21, 22, 23, 24, 25, 26] and copy.ptr == 0
 
 
 def _real_replay(steps: int = 300, seed: int = 0) -> Replay:
