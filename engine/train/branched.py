@@ -172,13 +172,10 @@ class ModelBuffer:
         the same generator state then draws the same rows as the uninterrupted run."""
         self._alloc(int(state["capacity"]))
         n = len(state["obs"])
-        if self.capacity == 0 or n == 0:
-            return
-        ptr = int(state.get("ptr", n % self.capacity))  # checkpoints before 2026-11-22: rows from slot 0
-        idx = (ptr - n + np.arange(n)) % self.capacity
-        for name in self.FIELDS:
-            getattr(self, name)[idx] = state[name].numpy()
-        self.ptr, self.size = ptr, n
+        if self.capacity:  # `add` from the slot that puts the newest row just before the saved `ptr`
+            # (checkpoints before 2026-11-22 have no ptr: rows from slot 0)
+            self.ptr = (int(state.get("ptr", n % self.capacity)) - n) % self.capacity
+        self.add(**{k: state[k].numpy() for k in self.FIELDS})
 
 
 def mixed_batch(replay: Replay, buffer: ModelBuffer, batch_size: int, real_ratio: float,
