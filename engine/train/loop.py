@@ -50,10 +50,11 @@ class Trainer:
         self.get_sim, self.set_sim, sim_dim = sim_state_fns(self.env)
         obs_space, act_space = self.env.observation_space, self.env.action_space
         torch.set_num_threads(cfg.torch_threads)
-        # Dead ReLU units get zero gradients, so their Adam moments decay into denormal floats,
-        # which x86 handles ~30x slower: after 10k Hopper steps 20-35 % of the moments were
-        # denormal and Adam took a fifth of an MBPO step (bench/denormals.py). Flushing them to zero
-        # (process-wide, as TensorFlow's CPU kernels do) changes nothing above 1.2e-38.
+        # Dead ReLU units get zero gradients, so their Adam moments decay into denormal floats and
+        # stick there: after 10k Hopper steps 20-35 % of the hidden layers' moments were denormal,
+        # Adam's kernel ran x31 slower on them and took a fifth of an MBPO step (bench/README.md,
+        # denormals.py). Flushing them to zero (process-wide, as TensorFlow's CPU kernels do)
+        # changes nothing above 1.2e-38.
         torch.set_flush_denormal(True)
         torch.manual_seed(cfg.seed)
         self.model: Dynamics | None = None
