@@ -6,8 +6,9 @@ tens of times slower. `engine/train/loop.py` therefore turns on `torch.set_flush
 
 This bench times isolated SAC updates (the agent and batch of `update_cost.py`: 2x256, batch
 256) in which a share of the second hidden layer's units of actor and critics is dead and their
-Adam moments sit in the denormal range (as in a real run: `--checkpoint`), with flushing off and on, in interleaved pairs from the same saved state (CPU time; the ratio is
-the figure, these machines are noisy). `--checkpoint` also prints, for an engine checkpoint
+Adam moments sit in the denormal range (as in a real run: `--checkpoint`), with flushing off and
+on, in interleaved pairs from the same saved state (CPU time; the ratio is the figure, these
+machines are noisy). `--checkpoint` also prints, for an engine checkpoint
 (`<store>.ckpt/step-*.pt`), the share of denormal entries in each optimiser state tensor.
 
 Usage:
@@ -37,13 +38,10 @@ def denormal_share(t: torch.Tensor) -> float:
 
 
 def _moments(state: Any, path: str = "") -> Iterator[tuple[str, torch.Tensor]]:
-    """Every float32 tensor of more than 100 entries under the optimiser states in a nested state."""
+    """Every float32 tensor of more than 100 entries under the optimiser states of a checkpoint."""
     if isinstance(state, dict):
         for k, v in state.items():
             yield from _moments(v, f"{path}/{k}")
-    elif isinstance(state, list):
-        for i, v in enumerate(state):
-            yield from _moments(v, f"{path}/{i}")
     elif isinstance(state, torch.Tensor) and state.dtype == torch.float32 and state.numel() > 100 \
             and "_opt" in path:
         yield path, state
@@ -79,6 +77,12 @@ def dead_units(agent: Any, fraction: float, gen: torch.Generator) -> None:
                                (critics.weights[2], (slice(None), dead))])
 
 
+def agent_moments(agent: Any) -> list[torch.Tensor]:
+    """The actor's and critics' Adam moments (`exp_avg`, `exp_avg_sq` of every parameter)."""
+    return [st[k] for opt in (agent.actor_opt, agent.critic_opt) for st in opt.state.values()
+            for k in ("exp_avg", "exp_avg_sq")]
+
+
 def timed(agent: Any, batch: Any, n: int) -> float:
     """CPU seconds per update over `n` updates."""
     t0 = stamp()
@@ -93,7 +97,8 @@ def main() -> None:
                    help="shares of the second hidden layer's units made dead")
     p.add_argument("--pairs", type=int, default=7, help="interleaved (off, on) pairs per fraction")
     p.add_argument("--updates", type=int, default=15, help="updates per timed block")
-    p.add_argument("--checkpoint", help="also report the denormal share of an engine checkpoint's optimiser states")
+    p.add_argument("--checkpoint",
+                   help="also report the denormal share of an engine checkpoint's optimiser states")
     args = p.parse_args()
     torch.set_num_threads(1)
 
@@ -121,8 +126,7 @@ def main() -> None:
                 seeded.load_state_dict(copy.deepcopy(saved))
                 torch.set_flush_denormal(flush)
                 times[flush].append(timed(seeded, batch, args.updates))
-                left[flush] = statistics.mean(denormal_share(t) for _, t in _moments(
-                    {"_opt": [seeded.actor_opt.state_dict(), seeded.critic_opt.state_dict()]}))
+                left[flush] = statistics.mean(denormal_share(t) for t in agent_moments(seeded))
         torch.set_flush_denormal(False)
         off, on = (statistics.median(times[f]) * 1e3 for f in (False, True))
         ratios = [b / a for a, b in zip(times[False], times[True], strict=True)]
