@@ -2,7 +2,7 @@
 
 A ReLU unit that stops firing gets zero gradients, so its Adam moments decay geometrically
 (x0.9 and x0.999 per step) through the denormal range (below 1.2e-38), where x86 arithmetic is
-tens of times slower. `engine/train/loop.py` therefore turns on `torch.set_flush_denormal(True)`.
+tens of times slower. `engine/numerics.py` therefore turns on `torch.set_flush_denormal(True)`.
 
 This bench times isolated SAC updates (the agent and batch of `update_cost.py`: 2x256, batch
 256) in which a share of the second hidden layer's units of actor and critics is dead and their

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from engine.numerics import set_process_numerics
 from engine.record import RunWriter, StoreError, open_run
 from engine.record.schema import Var
 from engine.studies import lqr
@@ -161,9 +162,9 @@ def default_workers() -> int:
 
 
 def _worker_start(parent: int) -> None:
-    """Pool worker initialiser: one torch thread, and die with the study's process (Linux
+    """Pool worker initialiser: one torch thread, denormals flushed, and die with the study's process (Linux
     `PR_SET_PDEATHSIG`), so a killed study leaves no worker computing seeds nobody commits."""
-    torch.set_num_threads(1)
+    set_process_numerics(1)
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
     if os.getppid() != parent:  # the parent died before prctl took effect
@@ -192,7 +193,7 @@ def run_study(
     out = Path(out)
     # The networks are tiny: extra threads only add synchronisation (and oversubscribe the
     # machine when several studies run at once).
-    torch.set_num_threads(1)
+    set_process_numerics(1)
     m = cfg.matrices()
     lqr.check_stable(m["A"], m["B"], m["K"], cfg.gamma)
     config = json.loads(json.dumps(dataclasses.asdict(cfg)))  # as stored: tuples become lists

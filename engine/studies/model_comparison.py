@@ -27,6 +27,7 @@ import xarray as xr
 
 from engine.models import make_dynamics, model_config_class
 from engine.models.dynamics_base import Dynamics, ModelState, Transitions
+from engine.numerics import set_process_numerics
 from engine.record import RunWriter, StoreError, open_run
 from engine.train.open_loop import choose, window_starts
 
@@ -184,7 +185,7 @@ def run_study(
 ) -> Path:
     """Run every stage not yet committed in `out`; one commit per stage."""
     out = Path(out)
-    torch.set_num_threads(1)
+    set_process_numerics(1)
     source = open_run(cfg.buffer)
     ep = split_episodes(_read_buffer(source, cfg.buffer), cfg)
     config = json.loads(json.dumps(dataclasses.asdict(cfg)))

@@ -25,6 +25,7 @@ from engine.models import make_dynamics
 from engine.models.ensemble import GaussianEnsemble, SpreadTracking
 from engine.models.dynamics_base import Dynamics
 from engine.models.training import mark_fitted
+from engine.numerics import set_process_numerics
 from engine.record import RunWriter
 from engine.train import checkpoint
 from engine.train.branched import BranchedRollouts
@@ -49,13 +50,7 @@ class Trainer:
         self.eval_env = make_env(cfg.env_id, cfg.fully_observable)
         self.get_sim, self.set_sim, sim_dim = sim_state_fns(self.env)
         obs_space, act_space = self.env.observation_space, self.env.action_space
-        torch.set_num_threads(cfg.torch_threads)
-        # Dead ReLU units get zero gradients, so their Adam moments decay into denormal floats and
-        # stick there: after 10k Hopper steps 20-35 % of the hidden layers' moments were denormal,
-        # Adam's kernel ran x31 slower on them and took a fifth of an MBPO step (bench/README.md,
-        # denormals.py). Flushing them to zero (process-wide, as TensorFlow's CPU kernels do)
-        # changes nothing above 1.2e-38.
-        torch.set_flush_denormal(True)
+        set_process_numerics(cfg.torch_threads)
         torch.manual_seed(cfg.seed)
         self.model: Dynamics | None = None
         if cfg.uses_model or cfg.actor_uses_model or cfg.branched or cfg.record_model:
