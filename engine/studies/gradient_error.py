@@ -162,8 +162,9 @@ def default_workers() -> int:
 
 
 def _worker_start(parent: int) -> None:
-    """Pool worker initialiser: one torch thread, denormals flushed, and die with the study's process (Linux
-    `PR_SET_PDEATHSIG`), so a killed study leaves no worker computing seeds nobody commits."""
+    """Pool worker initialiser: one torch thread, denormals flushed, and die with the study's
+    process (Linux `PR_SET_PDEATHSIG`), so a killed study leaves no worker computing seeds nobody
+    commits."""
     set_process_numerics(1)
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
