@@ -25,7 +25,9 @@ Usage:
 Results (every run's returns, wall and CPU seconds, load averages) are also written as JSON next
 to the stores in --out, after each run; `--table-from A/results.json B/results.json C/x.zarr` prints
 the table of finished or cut-short benches (several files: seeds run as separate processes; a
-store: a run killed before its results were written, up to its last commit). `--resume` with
+store: a run killed before its results were written, up to its last commit); `--paired A B
+--from-step N` adds algo A against B paired by seed (per-seed mean differences, a t over the
+seed means, the sign test over seeds). `--resume` with
 the same arguments continues a cut-short bench: finished runs are kept, killed ones continue
 from their newest checkpoint (wall and CPU time then count this process's part, from `from_step`).
 `--resume` with a larger `--steps` extends finished runs to it (the engine's resume may raise
@@ -45,6 +47,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy import stats
 
 # the engine of the checkout this file is in (python puts bench/, not the cwd, on sys.path)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -116,6 +119,35 @@ def table(results: dict[str, dict[str, dict[int, list[float]]]]) -> str:
     return "\n".join(lines)
 
 
+def paired(runs: list[dict], a: str, b: str, from_step: int) -> str:
+    """`a` against `b`, paired by seed over the checkpoints >= `from_step` that every run of the
+    two in an env reaches: per-seed mean difference, pairs ahead, a one-sample t over the seed
+    means (two-sided p) and the sign test over seeds (one-sided p, H1: `a` ahead)."""
+    lines = []
+    for env in sorted({r["env"] for r in runs}):
+        by = {algo: {r["seed"]: dict(zip(r["env_step"], r["return"], strict=True))
+                     for r in runs if r["env"] == env and r["algo"] == algo} for algo in (a, b)}
+        seeds = sorted(set(by[a]) & set(by[b]))
+        if len(seeds) < 2:
+            lines.append(f"{env}: {a} and {b} share {len(seeds)} seed(s); pairing needs 2 or more")
+            continue
+        steps = sorted(set.intersection(*(set(by[x][s]) for x in (a, b) for s in seeds)))
+        steps = [c for c in steps if c >= from_step]
+        if not steps:
+            lines.append(f"{env}: no checkpoint >= {from_step:,} that every run reaches")
+            continue
+        d = np.array([[by[a][s][c] - by[b][s][c] for c in steps] for s in seeds])  # (seed, checkpoint)
+        means = d.mean(axis=1)
+        t = stats.ttest_1samp(means, 0.0)
+        ahead = int((means > 0).sum())
+        sign = stats.binomtest(ahead, len(seeds), 0.5, alternative="greater").pvalue
+        lines.append(f"{env}, {a} - {b}, seeds {seeds}, {len(steps)} checkpoints {steps[0]:,}-{steps[-1]:,}: "
+                     f"per-seed mean difference {', '.join(f'{m:+.0f}' for m in means)}; "
+                     f"{a} ahead in {int((d > 0).sum())} of {d.size} pairs and {ahead} of {len(seeds)} seeds; "
+                     f"t = {t.statistic:.2f}, p = {t.pvalue:.3f} (two-sided); sign test p = {sign:.3f} (one-sided)")
+    return "\n".join(lines)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--envs", nargs="+", default=list(ENVS))
@@ -136,10 +168,17 @@ def main() -> None:
     p.add_argument("--per-seed", action="store_true", help="also print one row per run")
     p.add_argument("--table-from", type=Path, nargs="+",
                    help="print the table of results.json files and/or run stores (a killed run's too) and exit")
+    p.add_argument("--paired", nargs=2, metavar=("A", "B"),
+                   help="with --table-from: also compare algo A against B, paired by seed (t and sign test)")
+    p.add_argument("--from-step", type=int, default=0, help="--paired: only checkpoints at or after this env step")
     args = p.parse_args()
+    if args.paired and not args.table_from:
+        p.error("--paired compares finished runs: give their results.json files or stores with --table-from")
     if args.table_from:
         runs = [run for f in args.table_from for run in load_runs(f)]
         print(table(collect(runs)), table(collect(runs, per_seed=True)) if args.per_seed else "", sep="\n")
+        if args.paired:
+            print(paired(runs, *args.paired, args.from_step))
         return
     torch.set_num_threads(1)
     seeds = 2 if args.quick else args.seeds

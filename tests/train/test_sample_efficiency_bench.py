@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from engine import open_run
 
@@ -64,3 +65,23 @@ def test_table_pools_results_files_and_a_store(bench, tmp_path: Path) -> None:
     row = bench.table(bench.collect(runs)).splitlines()[-1]
     both = np.array([3.0, ret[-1]])
     assert row.endswith(f"{both.mean():.0f} ± {both.std(ddof=1):.0f} (n=2) |")
+
+
+def test_paired_compares_by_seed_on_the_checkpoints_every_run_reaches(bench) -> None:
+    """`a` leads `b` by 10..50 per seed (by lead + 5, then lead - 5). Left out: the checkpoint
+    before --from-step, 400 (seed 0 of `a` stops at 300) and seed 5 (only `a` has it)."""
+    leads = [10, 20, 30, 40, 50]
+    runs = [{"env": "E", "algo": "b", "seed": s, "env_step": [100, 200, 300, 400], "return": [0.0, 1.0, 2.0, 3.0]}
+            for s in range(5)]
+    runs += [{"env": "E", "algo": "a", "seed": s, "env_step": [100, 200, 300, 400][: 3 if s == 0 else 4],
+              "return": [-1e3, 1.0 + lead + 5, 2.0 + lead - 5, -1e3][: 3 if s == 0 else 4]}
+             for s, lead in enumerate(leads)]
+    runs.append({"env": "E", "algo": "a", "seed": 5, "env_step": [200, 300], "return": [1e3, 1e3]})
+    line = bench.paired(runs, "a", "b", 200)
+    t = np.mean(leads) / (np.std(leads, ddof=1) / np.sqrt(5))  # 4.24, 4 degrees of freedom
+    assert "seeds [0, 1, 2, 3, 4], 2 checkpoints 200-300" in line
+    assert "per-seed mean difference +10, +20, +30, +40, +50" in line
+    assert "ahead in 10 of 10 pairs and 5 of 5 seeds" in line
+    assert f"t = {t:.2f}, p = {2 * stats.t.sf(t, 4):.3f} (two-sided)" in line
+    assert f"sign test p = {1 / 32:.3f} (one-sided)" in line
+    assert "share 1 seed(s)" in bench.paired([r for r in runs if r["seed"] in (0, 5)], "a", "b", 0)
