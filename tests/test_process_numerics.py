@@ -51,7 +51,7 @@ def test_the_gradient_error_study_flushes_denormal_floats(tmp_path: Path, flush_
     assert _scaled_denormal() == 0.0
 
 
-def test_the_gradient_error_workers_flush_denormal_floats() -> None:
+def test_the_gradient_error_workers_flush_denormal_floats(plain_main: None) -> None:
     """The study's worker processes are spawned fresh, so their initialiser sets it for them."""
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
                              initializer=gradient_error._worker_start, initargs=(os.getpid(),)) as pool:
