@@ -26,7 +26,7 @@ Results (every run's returns, wall and CPU seconds, load averages) are also writ
 to the stores in --out, after each run; `--table-from A/results.json B/results.json C/x.zarr` prints
 the table of finished or cut-short benches (several files: seeds run as separate processes; a
 store: a run killed before its results were written, up to its last commit); `--paired A B
---from-step N` adds algo A against B paired by seed (per-seed mean differences, a t over the
+--paired-from N` adds algo A against B paired by seed (per-seed mean differences, a t over the
 seed means, the sign test over seeds). `--resume` with
 the same arguments continues a cut-short bench: finished runs are kept, killed ones continue
 from their newest checkpoint (wall and CPU time then count this process's part, from `from_step`).
@@ -119,8 +119,8 @@ def table(results: dict[str, dict[str, dict[int, list[float]]]]) -> str:
     return "\n".join(lines)
 
 
-def paired(runs: list[dict], a: str, b: str, from_step: int) -> str:
-    """`a` against `b`, paired by seed over the checkpoints >= `from_step` that every run of the
+def paired(runs: list[dict], a: str, b: str, first_step: int) -> str:
+    """`a` against `b`, paired by seed over the checkpoints >= `first_step` that every run of the
     two in an env reaches: per-seed mean difference, pairs ahead, a one-sample t over the seed
     means (two-sided p) and the sign test over seeds (one-sided p, H1: `a` ahead)."""
     lines = []
@@ -132,9 +132,9 @@ def paired(runs: list[dict], a: str, b: str, from_step: int) -> str:
             lines.append(f"{env}: {a} and {b} share {len(seeds)} seed(s); pairing needs 2 or more")
             continue
         steps = sorted(set.intersection(*(set(by[x][s]) for x in (a, b) for s in seeds)))
-        steps = [c for c in steps if c >= from_step]
+        steps = [c for c in steps if c >= first_step]
         if not steps:
-            lines.append(f"{env}: no checkpoint >= {from_step:,} that every run reaches")
+            lines.append(f"{env}: no checkpoint >= {first_step:,} that every run reaches")
             continue
         d = np.array([[by[a][s][c] - by[b][s][c] for c in steps] for s in seeds])  # (seed, checkpoint)
         means = d.mean(axis=1)
@@ -170,7 +170,7 @@ def main() -> None:
                    help="print the table of results.json files and/or run stores (a killed run's too) and exit")
     p.add_argument("--paired", nargs=2, metavar=("A", "B"),
                    help="with --table-from: also compare algo A against B, paired by seed (t and sign test)")
-    p.add_argument("--from-step", type=int, default=0, help="--paired: only checkpoints at or after this env step")
+    p.add_argument("--paired-from", type=int, default=0, help="--paired: only checkpoints at or after this env step")
     args = p.parse_args()
     if args.paired and not args.table_from:
         p.error("--paired compares finished runs: give their results.json files or stores with --table-from")
@@ -178,7 +178,7 @@ def main() -> None:
         runs = [run for f in args.table_from for run in load_runs(f)]
         print(table(collect(runs)), table(collect(runs, per_seed=True)) if args.per_seed else "", sep="\n")
         if args.paired:
-            print(paired(runs, *args.paired, args.from_step))
+            print(paired(runs, *args.paired, args.paired_from))
         return
     torch.set_num_threads(1)
     seeds = 2 if args.quick else args.seeds

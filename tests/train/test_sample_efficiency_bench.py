@@ -69,7 +69,7 @@ def test_table_pools_results_files_and_a_store(bench, tmp_path: Path) -> None:
 
 def test_paired_compares_by_seed_on_the_checkpoints_every_run_reaches(bench) -> None:
     """`a` leads `b` by 10..50 per seed (by lead + 5, then lead - 5). Left out: the checkpoint
-    before --from-step, 400 (seed 0 of `a` stops at 300) and seed 5 (only `a` has it)."""
+    before --paired-from, 400 (seed 0 of `a` stops at 300) and seed 5 (only `a` has it)."""
     leads = [10, 20, 30, 40, 50]
     runs = [{"env": "E", "algo": "b", "seed": s, "env_step": [100, 200, 300, 400], "return": [0.0, 1.0, 2.0, 3.0]}
             for s in range(5)]
